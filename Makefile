@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml constraints.txt requirements/verl.txt
 	touch $(STAMP)
 
 test: setup
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
 test-fast: setup

@@ -4,7 +4,11 @@ Nothing here loads a model, reads a file or touches the network; inputs are plai
 like verl's ``core_algos``) and keyword arguments, so trainers and engine integrations can share it.
 """
 
-from grpokit.core.advantages import ADVANTAGE_ESTIMATORS, compute_outcome_advantages, register_advantage_estimator
+from grpokit.core.advantages import (
+    ADVANTAGE_ESTIMATORS,
+    compute_outcome_advantages,
+    register_advantage_estimator,
+)
 from grpokit.core.allocation import ALLOCATION_RULES, PromptStats, allocate_rollouts, rollout_priority
 from grpokit.core.credit import CREDIT_ESTIMATORS, gigpo_advantages, proxmo_advantages, step_returns
 from grpokit.core.losses import POLICY_LOSSES, aggregate_loss, compute_policy_loss, register_policy_loss

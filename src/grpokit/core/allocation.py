@@ -75,10 +75,12 @@ class _Plan:
     n_max: int
 
 
-def _explore_and_floor(
-    sample_counts: Sequence[int], budget: int, n_min: int, n_max: int, initial_budget: int
-) -> _Plan:
-    """Steps 1–3 of the official ``get_rollout_n_per_prompt``: sanitise, exploration budget, per-prompt floor."""
+def _explore_and_floor(sample_counts: Sequence[int], budget: int, n_min: int, n_max: int, initial_budget: int) -> _Plan:
+    """Steps 1–3 of the official ``get_rollout_n_per_prompt``: sanitise, exploration budget, per-prompt floor.
+
+    Deviation: the exploration budget is scaled down whenever it would leave a prompt below ``n_min``
+    (the official code checks the exploration alone and can then give a seen prompt 0 rollouts).
+    """
     n = len(sample_counts)
     n_min = max(0, n_min)
     n_max = max(n_min, n_max)
@@ -86,9 +88,12 @@ def _explore_and_floor(
     budget = min(max(budget, n * n_min), n * n_max)
 
     explore = [min(max(0, initial_budget - g), n_max) for g in sample_counts]
-    if sum(explore) <= budget:
+    # The official code compares sum(explore) with the budget; when exploration takes the whole budget
+    # that lets a seen prompt end below n_min. Counting each prompt's floor here keeps every prompt >= n_min
+    # and changes nothing in any other case.
+    if sum(max(e, n_min) for e in explore) <= budget:
         counts = list(explore)
-    else:  # only when n_min < initial_budget: scale the exploration down, never below n_min
+    else:  # scale the exploration down, never below n_min
         scale = budget / sum(explore)
         counts = [max(math.floor(e * scale), n_min) for e in explore]
         while sum(counts) > budget:
@@ -97,16 +102,9 @@ def _explore_and_floor(
             counts[largest] -= 1
     remaining = budget - sum(counts)
 
-    missing = [max(0, n_min - c) for c in counts]
-    if sum(missing) <= remaining:
-        counts = [c + m for c, m in zip(counts, missing, strict=True)]
-        remaining -= sum(missing)
-    else:
-        total_missing = sum(missing)
-        added = [math.floor(m * remaining / total_missing) for m in missing]
-        counts = [c + a for c, a in zip(counts, added, strict=True)]
-        remaining -= sum(added)
-    return _Plan(counts, remaining, n_min, n_max)
+    floored = [max(c, n_min) for c in counts]  # affordable: the exploration check above counted the floor
+    remaining -= sum(floored) - sum(counts)
+    return _Plan(floored, remaining, n_min, n_max)
 
 
 def _finish(plan: _Plan, budget_total: int) -> list[int]:
@@ -237,9 +235,7 @@ class PromptStats:
     epoch allocation uses the previous epoch's estimates.
     """
 
-    def __init__(
-        self, *, mastery: float = 0.85, floor: float = 0.01, min_samples: int = 4
-    ) -> None:
+    def __init__(self, *, mastery: float = 0.85, floor: float = 0.01, min_samples: int = 4) -> None:
         self.mastery, self.floor, self.min_samples = mastery, floor, min_samples
         self._records: dict[Hashable, _PromptRecord] = {}
 

@@ -67,9 +67,7 @@ def trajectory_layout(traj_ids: Sequence[Hashable] | Tensor) -> tuple[Tensor, Te
     return torch.tensor(index, dtype=torch.long), torch.tensor(steps, dtype=torch.long), len(seen)
 
 
-def step_returns(
-    traj_ids: Sequence[Hashable] | Tensor, step_rewards: Sequence[float] | Tensor, gamma: float
-) -> Tensor:
+def step_returns(traj_ids: Sequence[Hashable] | Tensor, step_rewards: Sequence[float] | Tensor, gamma: float) -> Tensor:
     """Discounted return of each step within its trajectory: ``R_t = Σ_{k≥t} γ^(k−t) r_k`` (GiGPO/ProxMO Eq. 8)."""
     traj_index, _, _ = trajectory_layout(traj_ids)
     rewards = _float_rows(step_rewards, len(traj_index), "step_rewards")
@@ -179,9 +177,7 @@ def _exact_match_step_advantages(batch: _StepBatch, normalise_std: bool) -> Tens
     return advantage
 
 
-def proximity_step_advantages(
-    batch: _StepBatch, *, tau: float, same_step: bool, max_features: int | None
-) -> Tensor:
+def proximity_step_advantages(batch: _StepBatch, *, tau: float, same_step: bool, max_features: int | None) -> Tensor:
     """ProxMO's proximity-based soft aggregation (PSA, arXiv 2602.19225, Eqs. 9–11).
 
     States are TF-IDF vectors (scikit-learn defaults, fitted on every anchor text of the batch, optionally
@@ -197,19 +193,19 @@ def proximity_step_advantages(
         vectors = TfidfVectorizer(max_features=max_features).fit_transform(batch.texts)
     except ValueError:  # empty vocabulary: no text has a token of two or more word characters
         return advantages
-    keys = zip(batch.group.tolist(), batch.step.tolist() if same_step else [0] * len(batch.step), strict=True)
-    comparison_sets: dict[tuple[int, int], list[int]] = {}
-    for row, key in enumerate(keys):
-        comparison_sets.setdefault(key, []).append(row)
-    returns = batch.returns.numpy()
-    for rows in comparison_sets.values():
+    rows_of_group: dict[int, list[int]] = {}
+    for row, group in enumerate(batch.group.tolist()):
+        rows_of_group.setdefault(group, []).append(row)
+    returns, steps = batch.returns.numpy(), batch.step.numpy()
+    for rows in rows_of_group.values():
         members = vectors[rows]
         logits = (members @ members.T).toarray() / tau
+        if same_step:
+            logits[steps[rows][:, None] != steps[rows][None, :]] = -np.inf
         logits -= logits.max(axis=1, keepdims=True)
         weights = np.exp(logits)
         weights /= weights.sum(axis=1, keepdims=True)
-        baseline = weights @ returns[rows]
-        advantages[rows] = torch.from_numpy(returns[rows] - baseline)
+        advantages[rows] = torch.from_numpy(returns[rows] - weights @ returns[rows])
     return advantages
 
 

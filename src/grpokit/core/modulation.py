@@ -50,7 +50,11 @@ def dynamo_modulate(
         raise ValueError(f"lambda_min must be in (0, 1], got {lambda_min}")
     if mu_max < 1:
         raise ValueError(f"mu_max must be >= 1, got {mu_max}")
-    for label, tensor in (("old_log_prob", old_log_prob), ("entropy", entropy), ("response_mask", response_mask)):
+    for label, tensor in (
+        ("old_log_prob", old_log_prob),
+        ("entropy", entropy),
+        ("response_mask", response_mask),
+    ):
         if tensor.shape != log_prob.shape:
             raise ValueError(f"{label} has shape {tuple(tensor.shape)}, log_prob has {tuple(log_prob.shape)}")
     advantages_in = advantages

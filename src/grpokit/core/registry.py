@@ -61,9 +61,7 @@ class Registry:
 def keyword_params(fn: Callable[..., Any]) -> dict[str, Any]:
     """The keyword-only parameters of ``fn`` with their defaults: a function's hyperparameters."""
     return {
-        p.name: p.default
-        for p in inspect.signature(fn).parameters.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY
+        p.name: p.default for p in inspect.signature(fn).parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY
     }
 
 
@@ -73,6 +71,5 @@ def check_params(fn: Callable[..., Any], params: dict[str, Any], what: str) -> N
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise TypeError(
-            f"{what} got unknown parameter(s) {', '.join(unknown)}; "
-            f"it accepts: {', '.join(accepted) or 'none'}"
+            f"{what} got unknown parameter(s) {', '.join(unknown)}; it accepts: {', '.join(accepted) or 'none'}"
         )
