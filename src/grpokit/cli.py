@@ -1,0 +1,145 @@
+"""The ``grpokit`` command: train, eval, plot, list."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from grpokit.config import ConfigError, config_help, load_config
+
+
+def _train(args: argparse.Namespace) -> int:
+    from grpokit.train.trainer import Trainer, TrainingDivergedError
+
+    if args.help_config:
+        for key, text, default in config_help():
+            print(f"{key:<32} {text} [default: {default}]")
+        return 0
+    if args.resume:
+        if args.config or args.overrides:
+            raise ConfigError("--resume continues a run with its saved config; drop --config and overrides")
+        trainer = Trainer.resume(args.resume)
+    else:
+        trainer = Trainer(load_config(args.config, args.overrides))
+    try:
+        trainer.train()
+    except TrainingDivergedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import json
+
+    from grpokit.config import parse_override
+    from grpokit.evaluate import evaluate
+    from grpokit.models import load_policy
+    from grpokit.tasks import make_task
+
+    params = dict(parse_override(item) for item in args.params)
+    task = make_task(args.task, **params)
+    problems = task.problems(args.split, args.problems, seed=args.seed)
+    model, tokenizer = load_policy(args.model, dtype=args.dtype, device=args.device)
+    result = evaluate(
+        model,
+        tokenizer,
+        task,
+        problems,
+        max_new_tokens=args.max_new_tokens,
+        samples=args.samples,
+        temperature=args.temperature,
+        seed=args.seed,
+    )
+    print(
+        json.dumps(
+            {
+                "model": args.model,
+                "task": args.task,
+                "split": args.split,
+                "problems": len(problems),
+                **result.metrics(prefix=""),
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from grpokit.plot import plot_run
+
+    for path in plot_run(args.run_dir):
+        print(path)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from grpokit.core import ADVANTAGE_ESTIMATORS, ALLOCATION_RULES, CREDIT_ESTIMATORS, POLICY_LOSSES
+    from grpokit.models import BUILTIN_MODELS
+    from grpokit.tasks import TASKS
+
+    sections = {
+        "policy losses": POLICY_LOSSES.names(),
+        "advantage estimators": ADVANTAGE_ESTIMATORS.names(),
+        "credit estimators (multi-turn)": CREDIT_ESTIMATORS.names(),
+        "allocation rules": ALLOCATION_RULES.names(),
+        "tasks": TASKS.names(),
+        "built-in models": [f"{name}: {text}" for name, text in BUILTIN_MODELS.items()],
+    }
+    for title, names in sections.items():
+        print(f"{title}:")
+        for name in names:
+            print(f"  {name}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grpokit", description="RL for LLM policies: DGPO, DynaMO, ProxMO.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a policy (see configs/)")
+    train.add_argument("--config", help="YAML preset, e.g. configs/cpu-demo.yaml")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    train.add_argument("--help-config", action="store_true", help="list every config key with its help and default")
+    train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. loss=ppo lr=2e-5")
+    train.set_defaults(run=_train)
+
+    evaluation = commands.add_parser("eval", help="evaluate a model or checkpoint on a task")
+    evaluation.add_argument(
+        "--model", required=True, help="built-in name, directory (e.g. RUN/checkpoints/step_000020/model) or hub id"
+    )
+    evaluation.add_argument("--task", default="arithmetic")
+    evaluation.add_argument("--split", default="test")
+    evaluation.add_argument("--problems", type=int, default=200)
+    evaluation.add_argument("--samples", type=int, default=0, help="k for avg@k and pass@k (0: greedy only)")
+    evaluation.add_argument("--temperature", type=float, default=1.0)
+    evaluation.add_argument("--max-new-tokens", type=int, default=128)
+    evaluation.add_argument("--dtype", default="auto")
+    evaluation.add_argument("--device", default="auto")
+    evaluation.add_argument("--seed", type=int, default=0)
+    evaluation.add_argument(
+        "params", nargs="*", metavar="key=value", help="task parameters, e.g. digits=3 path=x.jsonl"
+    )
+    evaluation.set_defaults(run=_eval)
+
+    plot = commands.add_parser("plot", help="write PNG curves of a run")
+    plot.add_argument("run_dir")
+    plot.set_defaults(run=_plot)
+
+    listing = commands.add_parser("list", help="show losses, estimators, tasks and models")
+    listing.set_defaults(run=_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ConfigError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""Typed training configuration: YAML presets in ``configs/`` plus ``key=value`` overrides.
+
+Every field carries its help text (``grpokit train --help-config`` prints them). Loading checks every key and
+type: an unknown key is an error that names it and suggests the closest valid one; an ill-typed value names the
+key, the expected type and what it got.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is wrong; the message names the key."""
+
+
+def _help(text: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING) -> Any:
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata={"help": text})
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class ModelConfig:
+    name: str = _help(
+        "built-in name (smollm2-135m-instruct, tiny-random), local directory or hub id", "smollm2-135m-instruct"
+    )
+    dtype: str = _help("auto (bf16 where the hardware has it, else float32), float32 or bfloat16", "auto")
+    device: str = _help("auto (CUDA when present), cpu or cuda[:N]", "auto")
+    lora_r: int = _help("LoRA rank; 0 trains the full model", 0)
+    lora_alpha: int = _help("LoRA alpha", 32)
+    gradient_checkpointing: bool = _help("trade compute for memory in the backward pass", False)
+
+
+@dataclass
+class TaskConfig:
+    name: str = _help("task from `grpokit list` (arithmetic, jsonl, parquet, reasoning_gym, champ)", "arithmetic")
+    params: dict[str, Any] = _help("the task's own parameters (e.g. digits, operations, path, format)", factory=dict)
+    train_split: str = _help("split to train on", "train")
+    train_size: int | None = _help("number of training problems (None: all the task offers)", 2000)
+
+
+@dataclass
+class EvalConfig:
+    task: str | None = _help("held-out task (None: the training task)", None)
+    params: dict[str, Any] | None = _help("held-out task parameters (None: the training task's)", None)
+    split: str = _help("held-out split", "test")
+    problems: int = _help("number of held-out problems", 200)
+    every: int = _help("evaluate every N steps (0: only before and after training)", 0)
+    samples: int = _help("samples per problem for avg@k / pass@k (0: greedy accuracy only)", 0)
+    temperature: float = _help("sampling temperature for avg@k / pass@k", 1.0)
+    max_new_tokens: int | None = _help("response limit in evaluation (None: as in training)", None)
+    batch_size: int = _help("prompts generated together", 64)
+
+
+@dataclass
+class AllocationConfig:
+    enabled: bool = _help("DynaMO variance-based rollout allocation (arXiv 2602.19208 §2)", False)
+    rule: str = _help("official (proportional waterfall on P) or neyman (water level on sqrt P)", "official")
+    n_min: int = _help("fewest rollouts per prompt", 2)
+    n_max: int = _help("most rollouts per prompt", 8)
+    initial_budget: int = _help("rollouts a prompt gets before its history counts", 4)
+
+
+@dataclass
+class ModulationConfig:
+    enabled: bool = _help("DynaMO token-level advantage modulation (arXiv 2602.19208 §3)", False)
+    params: dict[str, float] = _help(
+        "dynamo_modulate parameters (eps_low, eps_high, lambda_min, mu_max, ...)", factory=dict
+    )
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``grpokit train`` needs; every field has a default so a preset only names what it changes."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    allocation: AllocationConfig = field(default_factory=AllocationConfig)
+    modulation: ModulationConfig = field(default_factory=ModulationConfig)
+
+    steps: int = _help("training steps (rollout batch + updates each)", 20)
+    prompts_per_step: int = _help("prompts per rollout batch", 8)
+    group_size: int = _help("rollouts per prompt (the mean when allocation is on)", 4)
+    temperature: float = _help("sampling temperature of training rollouts", 1.0)
+    top_p: float = _help("nucleus sampling of training rollouts", 1.0)
+    max_new_tokens: int = _help("response limit", 64)
+    generation_batch_size: int = _help("sequences generated together", 64)
+
+    loss: str = _help("policy loss from grpokit.core.losses (ppo, dgpo, cispo, gppo, cegppo, sapo, gspo)", "dgpo")
+    loss_params: dict[str, Any] = _help("the loss's parameters (e.g. eps_low, eps_high, n, m)", factory=dict)
+    loss_agg_mode: str = _help(
+        "token-mean, seq-mean-token-sum, seq-mean-token-mean, seq-mean-token-sum-norm", "token-mean"
+    )
+    advantage: str = _help("outcome advantage estimator (grpo, dr_grpo, rloo)", "grpo")
+    advantage_params: dict[str, Any] = _help("the estimator's parameters", factory=dict)
+
+    ppo_epochs: int = _help("passes over each rollout batch", 1)
+    mini_batches: int = _help("optimizer updates per pass (importance ratios move after the first)", 2)
+    micro_batch_tokens: int = _help("token budget of one forward/backward (gradient accumulation)", 4096)
+    recompute_old_log_probs: bool = _help("recompute π_old with a forward pass (else take the sampler's)", True)
+    kl_coef: float = _help("weight of the low-variance KL to a frozen reference (0: no reference model)", 0.0)
+    entropy_coef: float = _help("entropy bonus weight", 0.0)
+
+    lr: float = _help("AdamW learning rate", 1e-5)
+    weight_decay: float = _help("AdamW weight decay", 0.0)
+    warmup_steps: int = _help("linear warm-up, in optimizer updates", 0)
+    max_grad_norm: float = _help("gradient clipping", 1.0)
+    max_bad_steps: int = _help("stop after this many non-finite updates in a row (each is skipped)", 3)
+
+    seed: int = _help("seed of sampling, data order and model init", 0)
+    run_dir: str | None = _help("where the run writes (None: runs/<loss>-<timestamp>)", None)
+    checkpoint_every: int = _help("checkpoint every N steps (0: only at the end)", 0)
+    keep_checkpoints: int = _help("checkpoints kept", 1)
+    tensorboard: bool = _help("write TensorBoard events", True)
+    wandb_project: str | None = _help("log to Weights & Biases when set (needs wandb installed)", None)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` (ints pass as floats); raise ``ConfigError`` naming ``key``."""
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if tp is Any:
+        return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return dict(value)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return list(value)
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str):  # YAML 1.1 reads 3e-5 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp in (str, bool) and isinstance(value, tp):
+        return value
+    raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean {prefix}{close[0]}?" if close else f"; valid keys: {', '.join(names)}"
+            raise ConfigError(f"unknown config key {path!r}{hint}")
+        if dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = _build(hints[key], value, f"{path}.")
+        else:
+            kwargs[key] = _coerce(value, hints[key], path)
+    return cls(**kwargs)
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted!r}: {part} is not a section")
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key.sub=value`` with the value read as YAML (``lr=1e-5``, ``loss_params={n: 2}``, ``run_dir=null``)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {text!r} is not key=value")
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError as error:
+        raise ConfigError(f"override {key}: cannot read {raw!r}: {error}") from None
+    return key.strip(), value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """A validated ``TrainConfig`` from a YAML file (or the defaults) with ``key=value`` overrides applied."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    for override in overrides or []:
+        key, value = parse_override(override)
+        _set_path(data, key, value)
+    try:
+        return _build(TrainConfig, data)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}" if path else str(error)) from None
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def config_help(cls: type = TrainConfig, prefix: str = "") -> list[tuple[str, str, Any]]:
+    """``(key, help, default)`` for every field, sections flattened with dots."""
+    rows = []
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        value = getattr(defaults, f.name)
+        if dataclasses.is_dataclass(value):
+            rows.extend(config_help(type(value), f"{prefix}{f.name}."))
+        else:
+            rows.append((f"{prefix}{f.name}", f.metadata.get("help", ""), value))
+    return rows

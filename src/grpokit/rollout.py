@@ -1,0 +1,287 @@
+"""Batched sampling with a KV cache, and per-token log-probabilities for training.
+
+``generate`` samples responses to a list of chat prompts (repeat a prompt to get a group; groups may differ in
+size) and returns a ``Rollout``: left-padded prompt ids, right-padded response ids, masks and the sampling
+policy's log-probabilities. Finished sequences are dropped from the batch and its cache as soon as they end, so a
+batch costs what its unfinished sequences cost.
+
+Log-probabilities follow verl's convention: ``log_softmax(logits / temperature)`` of the sampled token, before any
+top-p truncation, so that the trainer's recomputation (``token_log_probs`` with the same temperature) matches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+from transformers import DynamicCache
+
+
+@dataclass
+class SamplingParams:
+    """How to sample: ``temperature = 0`` is greedy decoding."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    stop: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+
+@dataclass
+class Rollout:
+    """Sampled responses: ``(batch, prompt_len)`` left-padded prompts and ``(batch, response_len)`` responses."""
+
+    prompt_ids: Tensor
+    prompt_mask: Tensor
+    response_ids: Tensor
+    response_mask: Tensor
+    log_probs: Tensor
+    texts: list[str]
+    truncated: Tensor  # True where the response hit max_new_tokens without ending
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def encode_prompts(tokenizer, conversations: list[list[dict[str, str]]]) -> tuple[Tensor, Tensor]:
+    """Chat-template each conversation (with the assistant generation prompt) and left-pad to one batch."""
+    texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+    encoded = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+    return encoded["input_ids"], encoded["attention_mask"]
+
+
+def _sample(logits: Tensor, params: SamplingParams, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    """Next tokens and their log-probabilities under ``log_softmax(logits / T)`` (greedy when ``T = 0``)."""
+    logits = logits.float()
+    if params.temperature == 0:
+        tokens = logits.argmax(dim=-1)
+        return tokens, torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, None])[:, 0]
+    log_probs = torch.log_softmax(logits / params.temperature, dim=-1)
+    probs = log_probs.exp()
+    if params.top_p < 1:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        outside = sorted_probs.cumsum(dim=-1) - sorted_probs > params.top_p  # keep the smallest nucleus
+        sorted_probs = sorted_probs.masked_fill(outside, 0.0)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    tokens = torch.multinomial(probs, 1, generator=generator)[:, 0]
+    return tokens, log_probs.gather(-1, tokens[:, None])[:, 0]
+
+
+def _ends_with_stop(tokenizer, tokens: list[int], stops: list[str]) -> bool:
+    tail = tokenizer.decode(tokens[-16:], skip_special_tokens=True)
+    return any(stop in tail for stop in stops)
+
+
+@torch.no_grad()
+def generate(
+    model,
+    tokenizer,
+    conversations: list[list[dict[str, str]]],
+    params: SamplingParams,
+    *,
+    generator: torch.Generator | None = None,
+    batch_size: int = 64,
+) -> Rollout:
+    """Sample one response per conversation, ``batch_size`` conversations at a time."""
+    chunks = [
+        _generate_chunk(model, tokenizer, conversations[i : i + batch_size], params, generator)
+        for i in range(0, len(conversations), batch_size)
+    ]
+    return _concatenate(chunks, tokenizer.pad_token_id)
+
+
+def _generate_chunk(model, tokenizer, conversations, params: SamplingParams, generator) -> Rollout:
+    device = next(model.parameters()).device
+    prompt_ids, prompt_mask = encode_prompts(tokenizer, conversations)
+    prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
+    batch = len(conversations)
+    eos = {tokenizer.eos_token_id, *_as_list(getattr(model.generation_config, "eos_token_id", None))} - {None}
+    pad = tokenizer.pad_token_id
+
+    # A group's rows share their prompt: prefill each distinct prompt once and copy its cache to the group's rows.
+    first_rows, expand = distinct_rows(prompt_ids)
+    attention = prompt_mask
+    positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
+    cache = DynamicCache()
+    logits = model(
+        input_ids=prompt_ids[first_rows],
+        attention_mask=attention[first_rows],
+        position_ids=positions[first_rows],
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,  # the prompt's other positions need no logits: skips most of the lm_head work
+    ).logits[:, -1][expand]
+    cache.batch_select_indices(expand)
+    next_position = positions[:, -1:] + 1
+
+    tokens_out: list[list[int]] = [[] for _ in range(batch)]
+    log_probs_out: list[list[float]] = [[] for _ in range(batch)]
+    ended = [False] * batch
+    active = torch.arange(batch, device=device)  # rows of the original batch still generating
+    for _ in range(params.max_new_tokens):
+        tokens, token_log_probs = _sample(logits, params, generator)
+        keep = []
+        for j, (row, token, log_prob) in enumerate(
+            zip(active.tolist(), tokens.tolist(), token_log_probs.tolist(), strict=True)
+        ):
+            tokens_out[row].append(token)
+            log_probs_out[row].append(log_prob)
+            if token in eos or (params.stop and _ends_with_stop(tokenizer, tokens_out[row], params.stop)):
+                ended[row] = True
+            else:
+                keep.append(j)
+        if not keep:
+            break
+        if len(keep) < len(active):
+            index = torch.tensor(keep, device=device)
+            cache.batch_select_indices(index)
+            active, tokens = active[index], tokens[index]
+            attention, next_position = attention[index], next_position[index]
+        attention = torch.cat([attention, attention.new_ones(len(active), 1)], dim=-1)
+        logits = model(
+            input_ids=tokens[:, None],
+            attention_mask=attention,
+            position_ids=next_position,
+            past_key_values=cache,
+            use_cache=True,
+        ).logits[:, -1]
+        next_position = next_position + 1
+
+    length = max(len(t) for t in tokens_out)
+    response_ids = torch.full((batch, length), pad, dtype=torch.long)
+    response_mask = torch.zeros((batch, length), dtype=torch.long)
+    log_probs = torch.zeros((batch, length), dtype=torch.float32)
+    for row, (ids, lps) in enumerate(zip(tokens_out, log_probs_out, strict=True)):
+        response_ids[row, : len(ids)] = torch.tensor(ids)
+        response_mask[row, : len(ids)] = 1
+        log_probs[row, : len(lps)] = torch.tensor(lps)
+    texts = tokenizer.batch_decode(response_ids.masked_fill(response_mask == 0, pad), skip_special_tokens=True)
+    return Rollout(
+        prompt_ids=prompt_ids.cpu(),
+        prompt_mask=prompt_mask.cpu(),
+        response_ids=response_ids,
+        response_mask=response_mask,
+        log_probs=log_probs,
+        texts=texts,
+        truncated=torch.tensor([not e for e in ended]),
+    )
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _pad_to(tensor: Tensor, width: int, value: float, left: bool) -> Tensor:
+    missing = width - tensor.shape[1]
+    if missing == 0:
+        return tensor
+    filler = tensor.new_full((tensor.shape[0], missing), value)
+    return torch.cat([filler, tensor] if left else [tensor, filler], dim=1)
+
+
+def _concatenate(chunks: list[Rollout], pad: int) -> Rollout:
+    if len(chunks) == 1:
+        return chunks[0]
+    prompt_width = max(c.prompt_ids.shape[1] for c in chunks)
+    response_width = max(c.response_ids.shape[1] for c in chunks)
+    return Rollout(
+        prompt_ids=torch.cat([_pad_to(c.prompt_ids, prompt_width, pad, left=True) for c in chunks]),
+        prompt_mask=torch.cat([_pad_to(c.prompt_mask, prompt_width, 0, left=True) for c in chunks]),
+        response_ids=torch.cat([_pad_to(c.response_ids, response_width, pad, left=False) for c in chunks]),
+        response_mask=torch.cat([_pad_to(c.response_mask, response_width, 0, left=False) for c in chunks]),
+        log_probs=torch.cat([_pad_to(c.log_probs, response_width, 0.0, left=False) for c in chunks]),
+        texts=[t for c in chunks for t in c.texts],
+        truncated=torch.cat([c.truncated for c in chunks]),
+    )
+
+
+def distinct_rows(tokens: Tensor) -> tuple[Tensor, Tensor]:
+    """``(first_rows, expand)``: the first row of each distinct row of ``tokens`` and, per row, its distinct index."""
+    distinct: dict[tuple, int] = {}
+    index_of_row = [distinct.setdefault(tuple(row.tolist()), len(distinct)) for row in tokens]
+    first_rows = torch.tensor([index_of_row.index(i) for i in range(len(distinct))], device=tokens.device)
+    return first_rows, torch.tensor(index_of_row, device=tokens.device)
+
+
+def _response_logits(model, input_ids: Tensor, attention_mask: Tensor, response_length: int) -> Tensor:
+    """Logits predicting each of the last ``response_length`` tokens, ``(batch, response_length, vocab)``.
+
+    When rows share a prompt, each distinct prompt runs once and its key/value cache is indexed out to its rows
+    before the responses run on top of it. Autograd flows through the cache, so values and gradients equal those of
+    one forward pass per row, at a fraction of the cost (the prompt is often most of a row's tokens).
+    """
+    prompt_width = input_ids.shape[1] - response_length
+    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    first_rows, expand = distinct_rows(input_ids[:, :prompt_width])
+    checkpointing = getattr(model, "is_gradient_checkpointing", False)  # incompatible with a cache in training
+    if len(first_rows) == len(input_ids) or prompt_width == 0 or checkpointing:
+        logits = model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=positions,
+            logits_to_keep=response_length + 1,
+        ).logits
+        return logits[:, :-1]
+    cache = DynamicCache()
+    prompt = slice(0, prompt_width)
+    first_logits = model(
+        input_ids=input_ids[first_rows, prompt],
+        attention_mask=attention_mask[first_rows, prompt],
+        position_ids=positions[first_rows, prompt],
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    ).logits[expand]
+    cache.batch_select_indices(expand)
+    response_positions = (
+        positions[:, prompt_width - 1 : prompt_width] + 1 + torch.arange(response_length, device=input_ids.device)
+    )
+    rest = model(
+        input_ids=input_ids[:, prompt_width:],
+        attention_mask=attention_mask,
+        position_ids=response_positions,
+        past_key_values=cache,
+        use_cache=True,
+    ).logits
+    return torch.cat([first_logits, rest[:, :-1]], dim=1)
+
+
+def token_log_probs(
+    model,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    response_length: int,
+    *,
+    temperature: float = 1.0,
+    with_entropy: bool = False,
+    entropy_grad: bool = False,
+) -> tuple[Tensor, Tensor | None]:
+    """Log-probabilities (and optionally entropies) of the last ``response_length`` tokens of each row.
+
+    ``input_ids`` is prompt + response (prompt left-padded, response right-padded); logits are divided by
+    ``temperature`` as during sampling. Returns ``(batch, response_length)`` tensors; the entropy is that of the
+    full next-token distribution, without gradient unless ``entropy_grad`` (for an entropy bonus). Rows that share
+    a prompt (a group) share its forward pass, gradient included (``_response_logits``).
+    """
+    logits = _response_logits(model, input_ids, attention_mask, response_length).float()
+    if temperature > 0:
+        logits = logits / temperature
+    log_softmax = torch.log_softmax(logits, dim=-1)
+    targets = input_ids[:, -response_length:]
+    log_probs = log_softmax.gather(-1, targets[..., None])[..., 0]
+    if not with_entropy:
+        return log_probs, None
+    with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+        entropy = -(log_softmax.exp() * log_softmax).sum(-1)
+    return log_probs, entropy

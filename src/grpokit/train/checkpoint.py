@@ -1,0 +1,79 @@
+"""Atomic checkpoints: a kill at any moment leaves the previous checkpoint intact.
+
+A checkpoint is a directory ``checkpoints/step_NNNNNN`` holding ``model/`` (``save_pretrained``: the full model, or
+the LoRA adapter, loadable by transformers/peft and by ``grpokit eval --model``) and ``trainer_state.pt``
+(optimizer, scheduler, RNG states, prompt statistics, data position). It is written under a temporary name and
+renamed into place; the pointer file ``checkpoints/latest`` is replaced atomically after that.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+LATEST = "latest"
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    with os.fdopen(handle, "w") as stream:
+        stream.write(text)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+
+
+def save_checkpoint(run_dir: Path, step: int, model, tokenizer, state: dict[str, Any], keep: int = 1) -> Path:
+    """Write checkpoint ``step`` atomically, point ``latest`` at it and delete all but the newest ``keep``."""
+    root = run_dir / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / f"step_{step:06d}"
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=".staging-"))
+    try:
+        model.save_pretrained(staging / "model", safe_serialization=True)
+        tokenizer.save_pretrained(staging / "model")
+        torch.save(state, staging / "trainer_state.pt")
+        if target.exists():  # re-saving the same step: move the old copy aside first
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _atomic_write_text(root / LATEST, target.name)
+    for old in sorted(p for p in root.glob("step_*") if p.is_dir())[: -max(keep, 1)]:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint ``latest`` points at, or ``None`` when the run has none."""
+    pointer = run_dir / "checkpoints" / LATEST
+    if not pointer.exists():
+        return None
+    path = pointer.parent / pointer.read_text().strip()
+    return path if (path / "trainer_state.pt").exists() else None
+
+
+def load_model_weights(model, checkpoint: Path) -> None:
+    """Copy a checkpoint's weights into ``model`` (a full model, or a peft model whose adapter was saved)."""
+    from safetensors.torch import load_file
+
+    directory = checkpoint / "model"
+    adapter = directory / "adapter_model.safetensors"
+    if adapter.exists():
+        from peft import set_peft_model_state_dict
+
+        set_peft_model_state_dict(model, load_file(adapter))
+        return
+    from transformers import AutoModelForCausalLM
+
+    saved = AutoModelForCausalLM.from_pretrained(directory, dtype=next(model.parameters()).dtype)
+    model.load_state_dict(saved.state_dict())
+
+
+def load_trainer_state(checkpoint: Path) -> dict[str, Any]:
+    return torch.load(checkpoint / "trainer_state.pt", weights_only=False)

