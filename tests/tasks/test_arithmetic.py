@@ -45,7 +45,9 @@ def test_train_and_test_never_share_an_expression_whatever_the_seed_or_wording()
 
 def test_small_spaces_run_out_with_a_clear_error():
     task = make_task("arithmetic", digits=1, operations="+", steps=1)  # 100 expressions in all
-    with pytest.raises(ValueError, match=r"arithmetic\(digits=1, operations='\+', steps=1\): found only \d+"):
+    with pytest.raises(
+        ValueError, match=r"arithmetic\(digits=1, min_digits=None, operations='\+', steps=1\): found only \d+"
+    ):
         task.problems("train", 100)
 
 
@@ -132,3 +134,12 @@ def test_impossible_non_negative_chains_are_reported():
     task = make_task("arithmetic", digits=3, operations="-", steps=8, allow_negative=False)
     with pytest.raises(ValueError, match="no expression with non-negative running values"):
         task.problems("train", 1)
+
+
+def test_min_digits_mixes_operand_sizes():
+    task = make_task("arithmetic", digits=2, min_digits=1, operations="+")
+    operands = [int(x) for p in task.problems("train", 200) for x in p.meta["expression"].split(" + ")]
+    assert any(x < 10 for x in operands) and any(x >= 10 for x in operands)
+    assert sum(x < 10 for x in operands) > len(operands) / 4  # a digit count drawn per operand, not per value
+    with pytest.raises(ValueError, match="min_digits must be in 1..digits"):
+        make_task("arithmetic", digits=2, min_digits=3)

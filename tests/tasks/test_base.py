@@ -13,7 +13,7 @@ class EchoTask(Task):
 
 
 def test_every_task_is_registered():
-    assert TASKS.names() == ["arithmetic", "champ", "jsonl", "parquet", "reasoning_gym"]
+    assert {"arithmetic", "champ", "jsonl", "parquet", "reasoning_gym"} <= set(TASKS.names())
 
 
 def test_an_unknown_task_lists_the_known_ones():
