@@ -141,5 +141,5 @@ def test_min_digits_mixes_operand_sizes():
     operands = [int(x) for p in task.problems("train", 200) for x in p.meta["expression"].split(" + ")]
     assert any(x < 10 for x in operands) and any(x >= 10 for x in operands)
     assert sum(x < 10 for x in operands) > len(operands) / 4  # a digit count drawn per operand, not per value
-    with pytest.raises(ValueError, match="min_digits must be in 1..digits"):
+    with pytest.raises(ValueError, match=r"min_digits must be in 1\.\.digits"):
         make_task("arithmetic", digits=2, min_digits=3)
