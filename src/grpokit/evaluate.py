@@ -95,7 +95,7 @@ def evaluate(
             mean_length=greedy.response_mask.sum().item() / len(scores),
         )
         if samples > 0:
-            generator = torch.Generator().manual_seed(seed)
+            generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
             sampled = generate(
                 model,
                 tokenizer,

@@ -217,28 +217,6 @@ def cispo_loss(
     return loss, {"clipfrac_low": below, "clipfrac_high": ratio > high}
 
 
-def _gradient_preserving_clip(
-    log_prob: Tensor,
-    old_log_prob: Tensor,
-    advantages: Tensor,
-    *,
-    eps_low: float,
-    eps_high: float,
-    beta_low: float,
-    beta_high: float,
-    clip_c: float | None,
-) -> tuple[Tensor, dict[str, Tensor]]:
-    """Shared body of GPPO and CE-GPPO: PPO clip whose boundary tokens keep a constant weight."""
-    low, high = _bounds(eps_low, eps_high)
-    ratio = torch.exp(torch.clamp(log_prob - old_log_prob, -LOG_RATIO_CLAMP, LOG_RATIO_CLAMP))
-    ln = (ratio < low) & (advantages < 0)
-    hp = (ratio > high) & (advantages > 0)
-    carrier = _grad_carrier(log_prob)
-    surrogate = torch.where(ln, beta_low * low * carrier, torch.where(hp, beta_high * high * carrier, ratio))
-    loss, dual = _dual_clip(-advantages * surrogate, ratio, advantages, clip_c)
-    return loss, {"clipfrac_low": ln, "clipfrac_high": hp, "dualclip_frac": dual}
-
-
 @register_policy_loss("gppo")
 def gppo_loss(
     log_prob: Tensor,
@@ -260,16 +238,14 @@ def gppo_loss(
     runs use verl's c=3). The betas default to 1 (plain GPPO); see ``cegppo``.
     As a weight on ``∇π`` the low side is ``const/π_θ``, which diverges as ``π_θ → 0`` (DGPO's motivation).
     """
-    return _gradient_preserving_clip(
-        log_prob,
-        old_log_prob,
-        advantages,
-        eps_low=eps_low,
-        eps_high=eps_high,
-        beta_low=beta_low,
-        beta_high=beta_high,
-        clip_c=clip_c,
-    )
+    low, high = _bounds(eps_low, eps_high)
+    ratio = torch.exp(torch.clamp(log_prob - old_log_prob, -LOG_RATIO_CLAMP, LOG_RATIO_CLAMP))
+    ln = (ratio < low) & (advantages < 0)
+    hp = (ratio > high) & (advantages > 0)
+    carrier = _grad_carrier(log_prob)
+    surrogate = torch.where(ln, beta_low * low * carrier, torch.where(hp, beta_high * high * carrier, ratio))
+    loss, dual = _dual_clip(-advantages * surrogate, ratio, advantages, clip_c)
+    return loss, {"clipfrac_low": ln, "clipfrac_high": hp, "dualclip_frac": dual}
 
 
 @register_policy_loss("cegppo")
@@ -291,10 +267,11 @@ def cegppo_loss(
     high side. Defaults are the release scripts' 1.5B values (β_low=0.5, β_high=1); their 7B scripts use
     β_low=0.75, the repository's function default is β_low=0.25, and they run with ``clip_c=10``.
     """
-    return _gradient_preserving_clip(
+    return gppo_loss(
         log_prob,
         old_log_prob,
         advantages,
+        response_mask,
         eps_low=eps_low,
         eps_high=eps_high,
         beta_low=beta_low,

@@ -157,7 +157,9 @@ class Trainer:
             self.optimizer, lambda update: min(1.0, (update + 1) / warmup) if warmup else 1.0
         )
         self.sampling = SamplingParams(config.temperature, config.top_p, config.max_new_tokens)
-        self.generator = torch.Generator().manual_seed(config.seed)
+        # Sampling draws on the model's device; mini-batch shuffles on the CPU. Both states go into checkpoints.
+        self.sampling_generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.shuffle_generator = torch.Generator().manual_seed(config.seed)
         self.stats = PromptStats()
         self.step = 0
         self.epoch = 0
@@ -179,7 +181,8 @@ class Trainer:
         state = load_trainer_state(checkpoint)
         trainer.optimizer.load_state_dict(state["optimizer"])
         trainer.scheduler.load_state_dict(state["scheduler"])
-        trainer.generator.set_state(state["generator"])
+        trainer.sampling_generator.set_state(state["sampling_generator"])
+        trainer.shuffle_generator.set_state(state["shuffle_generator"])
         torch.set_rng_state(state["torch_rng"])
         trainer.stats.load_state_dict(state["prompt_stats"])
         trainer.step, trainer.epoch, trainer.position = state["step"], state["epoch"], state["position"]
@@ -193,7 +196,8 @@ class Trainer:
         return {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "generator": self.generator.get_state(),
+            "sampling_generator": self.sampling_generator.get_state(),
+            "shuffle_generator": self.shuffle_generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "prompt_stats": self.stats.state_dict(),
             "step": self.step,
@@ -258,7 +262,7 @@ class Trainer:
             self.tokenizer,
             [build_messages(p) for p in rows],
             self.sampling,
-            generator=self.generator,
+            generator=self.sampling_generator,
             batch_size=config.generation_batch_size,
         )
         self.model.train()
@@ -327,7 +331,7 @@ class Trainer:
         grad_norms, skipped = [], 0
         need_entropy_grad = config.entropy_coef > 0
         for _ in range(config.ppo_epochs):
-            order = torch.randperm(len(batch), generator=self.generator)
+            order = torch.randperm(len(batch), generator=self.shuffle_generator)
             for mini in order.chunk(min(config.mini_batches, len(batch))):
                 num_tokens = batch.response_mask[mini].sum().clamp(min=1).item()
                 num_seqs = (batch.response_mask[mini].sum(dim=1) > 0).sum().clamp(min=1).item()
