@@ -167,3 +167,12 @@ def test_bad_layouts_are_clear_errors():
         gigpo_advantages(*FIXTURE, mode="soft")
     with pytest.raises(ValueError, match="step_rewards contains NaN"):
         step_returns(["a"], [math.nan], 0.9)
+
+
+def test_agent_grpo_zscores_row_scores_within_each_group():
+    got = CREDIT_ESTIMATORS.call("grpo", *FIXTURE)
+    scores = [10, 10, 10, 0, 0, -0.1, 10, 10]
+    mean = sum(scores) / 8
+    std = (sum((s - mean) ** 2 for s in scores) / 7) ** 0.5
+    assert got.tolist()[:8] == pytest.approx([(s - mean) / (std + 1e-6) for s in scores], rel=1e-5)
+    assert got.tolist()[8:] == [0.0] * 4

@@ -212,6 +212,28 @@ def proximity_step_advantages(batch: _StepBatch, *, tau: float, same_step: bool,
 # ------------------------------------------------------------------------------------------------ estimators
 
 
+@register_credit_estimator("grpo")
+def episode_grpo_advantages(
+    group_ids: Sequence[Hashable] | Tensor,
+    traj_ids: Sequence[Hashable] | Tensor,
+    observations: Sequence[object],
+    step_rewards: Sequence[float] | Tensor,
+    valid: Sequence[float] | Tensor | None = None,
+    *,
+    gamma: float = 0.95,
+    invalid_penalty: float = 0.1,
+) -> Tensor:
+    """GRPO for agents, the baseline of GiGPO and ProxMO as verl-agent runs it: no step-level credit.
+
+    Each row's score is its trajectory's episode return minus its own invalid penalty; rows are z-scored within
+    their task group (verl's GRPO: unbiased std + 1e-6; a group of one row gets mean 0, std 1). ``observations``
+    and ``gamma`` are unused: they keep the signature of every credit estimator.
+    """
+    batch = _StepBatch(group_ids, traj_ids, observations, step_rewards, valid, gamma, invalid_penalty)
+    advantages, _ = _row_episode_advantages(batch, normalise_std=True)
+    return advantages.to(torch.float32)
+
+
 @register_credit_estimator("gigpo")
 def gigpo_advantages(
     group_ids: Sequence[Hashable] | Tensor,

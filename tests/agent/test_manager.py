@@ -1,0 +1,148 @@
+"""The agent loop on scripted policies and toy environments: rows, ids, order, failures, metrics, prompts."""
+
+import time
+
+import pytest
+
+from grpokit.agent.manager import Answer, episode_metrics, run_episodes, step_rows, time_limit
+from grpokit.agent.projection import project_action
+from grpokit.agent.prompts import History, turn_prompt
+from grpokit.core.credit import proxmo_advantages
+
+
+class Corridor:
+    """Walk ``length`` rooms forward to win; ``back`` goes back; anything else: "Nothing happens."."""
+
+    name = "corridor"
+    max_turns = 6
+
+    def __init__(self, length=3, fail_on=None, slow_on=None):
+        self.length, self.fail_on, self.slow_on = length, fail_on, slow_on
+
+    def _info(self):
+        won = self.position >= self.length
+        return {"admissible_actions": ["forward", "back"], "won": won, "task": "reach the end", "expert_action": "forward",
+                "task_type": "walk"}
+
+    def reset(self, seed):
+        self.position = 0
+        return f"You are in room 0 of corridor {seed}.", self._info()
+
+    def step(self, action):
+        if action == self.fail_on:
+            raise RuntimeError("engine crashed")
+        if action == self.slow_on:
+            time.sleep(2)
+        if action == "forward":
+            self.position += 1
+        elif action == "back":
+            self.position = max(0, self.position - 1)
+        else:
+            return "Nothing happens.", 0.0, False, self._info()
+        won = self.position >= self.length
+        return f"You are in room {self.position}.", float(won), won, self._info()
+
+
+def scripted(choice):
+    """A policy that answers with ``choice(conversation)`` inside well-formed tags."""
+
+    def policy(conversations):
+        return [Answer(f"<think>ok</think><action>{choice(c)}</action>") for c in conversations]
+
+    return policy
+
+
+def test_rows_are_contiguous_per_trajectory_and_in_time_order():
+    turn = {"n": 0}
+
+    def alternate(conversation):
+        turn["n"] += 1
+        return "forward" if "room 0" in conversation[0]["content"] or turn["n"] % 3 else "back"
+
+    episodes = run_episodes(lambda: Corridor(), [7, 8], 3, scripted(alternate))
+    rows = step_rows(episodes)
+    assert [e.traj_id for e in episodes] == ["seed7/0", "seed7/1", "seed7/2", "seed8/0", "seed8/1", "seed8/2"]
+    seen = []
+    for row in rows:
+        if not seen or seen[-1] != row.traj_id:
+            assert row.traj_id not in seen
+            seen.append(row.traj_id)
+    for episode in episodes:
+        assert [r.step_index for r in episode.records] == list(range(episode.length))
+        assert episode.records[0].anchor.startswith("You are in room 0 of corridor")
+        assert all(r.group_id == episode.group_id for r in episode.records)
+    assert all(len(e.records) <= 6 for e in episodes)
+
+
+def test_a_winning_policy_wins_in_the_shortest_path_and_rows_feed_credit():
+    episodes = run_episodes(lambda: Corridor(), [1], 2, scripted(lambda c: "forward"))
+    assert all(e.won and e.length == 3 for e in episodes)
+    rows = step_rows(episodes)
+    assert [r.reward for r in rows] == [0, 0, 1, 0, 0, 1]
+    advantages = proxmo_advantages(
+        [r.group_id for r in rows], [r.traj_id for r in rows], [r.anchor for r in rows], [r.reward for r in rows],
+        [r.valid for r in rows],
+    )
+    assert advantages.abs().max() < 1e-6  # identical successful trajectories: nothing to prefer
+
+
+def test_invalid_answers_are_projected_and_counted():
+    def policy(conversations):
+        return [Answer("I will go forward") for _ in conversations]
+
+    episodes = run_episodes(lambda: Corridor(), [0], 1, policy, max_turns=2)
+    rows = step_rows(episodes)
+    assert [r.valid for r in rows] == [False, False]
+    assert rows[0].action == "i will go forward"
+    assert episode_metrics(episodes)["agent/invalid_action_rate"] == 1.0
+
+
+def test_an_env_crash_ends_only_its_trajectory():
+    crashing = iter([Corridor(fail_on="forward"), Corridor(), Corridor()])
+    episodes = run_episodes(lambda: next(crashing), [0], 3, scripted(lambda c: "forward"))
+    assert episodes[0].error == "RuntimeError: engine crashed" and not episodes[0].won
+    assert episodes[0].records[-1].done and episodes[0].records[-1].error
+    assert all(e.won for e in episodes[1:])
+    assert episode_metrics(episodes)["agent/env_errors"] == pytest.approx(1 / 3)
+
+
+def test_a_step_over_the_time_limit_fails_its_trajectory():
+    episodes = run_episodes(lambda: Corridor(slow_on="forward"), [0], 1, scripted(lambda c: "forward"), step_timeout_s=0.2)
+    assert episodes[0].error.startswith("TimeoutError")
+    with time_limit(1.0):
+        time.sleep(0.01)
+
+
+def test_metrics_per_task_type_and_singleton_anchors():
+    episodes = run_episodes(lambda: Corridor(), [0, 1], 2, scripted(lambda c: "forward"))
+    metrics = episode_metrics(episodes)
+    assert metrics["agent/success"] == 1.0 and metrics["agent/success/walk"] == 1.0
+    assert metrics["agent/episode_length"] == 3
+    assert metrics["agent/singleton_anchor_share"] == 0.0  # both rollouts of a seed see the same rooms
+
+
+@pytest.mark.parametrize(
+    ("text", "action", "valid"),
+    [
+        ("<think>go</think><action>Go to Fridge 1</action>", "go to fridge 1", True),
+        ("<action>open drawer 2</action>", "open drawer 2", False),
+        ("<think>x</think> no tags here, take the last thirty characters of it", "the last thirty characters of it", False),
+        ("<think>这是</think><action>look</action>", "look", False),
+        ("<think>a</think><action>first</action><action>second</action>", "first", True),
+    ],
+)
+def test_action_projection(text, action, valid):
+    got_action, got_valid = project_action(text, fallback_chars=32)
+    assert (got_action, got_valid) == (action, valid)
+
+
+def test_prompt_shows_task_observation_actions_and_recent_history():
+    history = History(length=2)
+    assert "current observation is: obs0" in turn_prompt("alfworld", "put a mug in fridge", "obs0", ["look"], history)
+    for i in range(3):
+        history.add(f"obs{i}", f"act{i}")
+    prompt = turn_prompt("alfworld", "put a mug in fridge", "obs3", ["look", "help", "go to desk 1"], history)
+    assert "ALFRED" in prompt and "put a mug in fridge" in prompt
+    assert "[Observation 2: 'obs1', Action 2: 'act1']" in prompt and "obs0" not in prompt
+    assert "step 4" in prompt and "'go to desk 1'" in prompt and "'help'" not in prompt
+    assert "<action>" in prompt
