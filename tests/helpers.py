@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from grpokit.config import TrainConfig, load_config
+from grpokit.envs import ENVS
 from grpokit.tasks import TASKS, Problem, Score, Task
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,4 +38,51 @@ def tiny_config(run_dir: Path, *overrides: str) -> TrainConfig:
     return load_config(
         REPO / "configs" / "tiny-test.yaml",
         [f"run_dir={run_dir}", f"task.name={PARITY}", "task.params={}", "task.train_size=8", *overrides],
+    )
+
+
+class ParityRoom:
+    """A two-turn toy environment: each action of even length earns 0.5; winning needs both."""
+
+    name = "test-parity-room"
+    max_turns = 2
+
+    def __init__(self, *, split: str = "train"):
+        self.split = split
+
+    def reset(self, seed: int):
+        self.turn, self.earned, self.seed = 0, 0.0, seed
+        return f"Room {seed} turn 0", self._info()
+
+    def _info(self):
+        return {
+            "admissible_actions": ["aa", "b"],
+            "won": self.earned >= 1.0,
+            "task": "say something even",
+            "expert_action": "aa",
+        }
+
+    def step(self, action: str):
+        self.turn += 1
+        reward = 0.5 if len(action) % 2 == 0 else 0.0
+        self.earned += reward
+        return f"Room {self.seed} turn {self.turn}", reward, self.turn >= 2, self._info()
+
+
+if ParityRoom.name not in ENVS:
+    ENVS.register(ParityRoom.name)(ParityRoom)
+
+
+def tiny_agent_config(run_dir: Path, *overrides: str) -> TrainConfig:
+    """configs/tiny-test.yaml playing the toy parity room."""
+    return load_config(
+        REPO / "configs" / "tiny-test.yaml",
+        [
+            f"run_dir={run_dir}",
+            f"agent.env={ParityRoom.name}",
+            "agent.tasks_per_step=2",
+            "eval.problems=2",
+            "group_size=3",
+            *overrides,
+        ],
     )

@@ -9,7 +9,7 @@ from grpokit.config import ConfigError, config_help, load_config
 
 
 def _train(args: argparse.Namespace) -> int:
-    from grpokit.train.trainer import Trainer, TrainingDivergedError
+    from grpokit.train.trainer import Trainer, TrainingDivergedError, build_trainer
 
     if args.help_config:
         for key, text, default in config_help():
@@ -20,7 +20,7 @@ def _train(args: argparse.Namespace) -> int:
             raise ConfigError("--resume continues a run with its saved config; drop --config and overrides")
         trainer = Trainer.resume(args.resume)
     else:
-        trainer = Trainer(load_config(args.config, args.overrides))
+        trainer = build_trainer(load_config(args.config, args.overrides))
     try:
         trainer.train()
     except TrainingDivergedError as error:

@@ -79,6 +79,22 @@ class ModulationConfig:
 
 
 @dataclass
+class AgentConfig:
+    env: str | None = _help("multi-turn environment (alfworld, webshop); None trains on single-turn tasks", None)
+    env_params: dict[str, Any] = _help("the environment's parameters (e.g. split, task_types)", factory=dict)
+    tasks_per_step: int = _help("tasks per rollout batch; each is played group_size times", 4)
+    max_turns: int | None = _help("turns per episode (None: the environment's own limit)", None)
+    history_length: int = _help("past observation/action pairs shown in each prompt", 2)
+    credit: str = _help("credit estimator from grpokit.core.credit (grpo, gigpo, proxmo)", "proxmo")
+    credit_params: dict[str, Any] = _help(
+        "the estimator's parameters (e.g. variant, gamma, tau, invalid_penalty)", factory=dict
+    )
+    reward_scale: float = _help("multiplies environment rewards (the official runs give 10 for a success)", 10.0)
+    step_timeout_s: float = _help("an environment step running longer ends its trajectory as failed", 30.0)
+    fallback_chars: int = _help("answer characters taken as the action when the action tags are missing", 30)
+
+
+@dataclass
 class TrainConfig:
     """Everything ``grpokit train`` needs; every field has a default so a preset only names what it changes."""
 
@@ -87,6 +103,7 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     allocation: AllocationConfig = field(default_factory=AllocationConfig)
     modulation: ModulationConfig = field(default_factory=ModulationConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
 
     steps: int = _help("training steps (rollout batch + updates each)", 20)
     prompts_per_step: int = _help("prompts per rollout batch", 8)

@@ -21,8 +21,13 @@ class Corridor:
 
     def _info(self):
         won = self.position >= self.length
-        return {"admissible_actions": ["forward", "back"], "won": won, "task": "reach the end", "expert_action": "forward",
-                "task_type": "walk"}
+        return {
+            "admissible_actions": ["forward", "back"],
+            "won": won,
+            "task": "reach the end",
+            "expert_action": "forward",
+            "task_type": "walk",
+        }
 
     def reset(self, seed):
         self.position = 0
@@ -80,7 +85,10 @@ def test_a_winning_policy_wins_in_the_shortest_path_and_rows_feed_credit():
     rows = step_rows(episodes)
     assert [r.reward for r in rows] == [0, 0, 1, 0, 0, 1]
     advantages = proxmo_advantages(
-        [r.group_id for r in rows], [r.traj_id for r in rows], [r.anchor for r in rows], [r.reward for r in rows],
+        [r.group_id for r in rows],
+        [r.traj_id for r in rows],
+        [r.anchor for r in rows],
+        [r.reward for r in rows],
         [r.valid for r in rows],
     )
     assert advantages.abs().max() < 1e-6  # identical successful trajectories: nothing to prefer
@@ -107,7 +115,9 @@ def test_an_env_crash_ends_only_its_trajectory():
 
 
 def test_a_step_over_the_time_limit_fails_its_trajectory():
-    episodes = run_episodes(lambda: Corridor(slow_on="forward"), [0], 1, scripted(lambda c: "forward"), step_timeout_s=0.2)
+    episodes = run_episodes(
+        lambda: Corridor(slow_on="forward"), [0], 1, scripted(lambda c: "forward"), step_timeout_s=0.2
+    )
     assert episodes[0].error.startswith("TimeoutError")
     with time_limit(1.0):
         time.sleep(0.01)
@@ -126,7 +136,11 @@ def test_metrics_per_task_type_and_singleton_anchors():
     [
         ("<think>go</think><action>Go to Fridge 1</action>", "go to fridge 1", True),
         ("<action>open drawer 2</action>", "open drawer 2", False),
-        ("<think>x</think> no tags here, take the last thirty characters of it", "the last thirty characters of it", False),
+        (
+            "<think>x</think> no tags here, take the last thirty characters of it",
+            "the last thirty characters of it",
+            False,
+        ),
         ("<think>这是</think><action>look</action>", "look", False),
         ("<think>a</think><action>first</action><action>second</action>", "first", True),
     ],

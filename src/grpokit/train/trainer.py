@@ -59,6 +59,26 @@ class TrainBatch:
             advantages=advantages,
         )
 
+    @classmethod
+    def from_sequences(
+        cls, prompts: list[Tensor], responses: list[Tensor], log_probs: list[Tensor], advantages: Tensor, pad: int
+    ) -> TrainBatch:
+        """Rows of different lengths: prompts left-padded, responses (and their log-probs) right-padded."""
+        prompt_width = max(len(p) for p in prompts)
+        response_width = max(len(r) for r in responses)
+        rows = len(prompts)
+        input_ids = torch.full((rows, prompt_width + response_width), pad, dtype=torch.long)
+        attention = torch.zeros_like(input_ids)
+        response_mask = torch.zeros((rows, response_width), dtype=torch.long)
+        old = torch.zeros((rows, response_width), dtype=torch.float32)
+        for i, (prompt, response, lp) in enumerate(zip(prompts, responses, log_probs, strict=True)):
+            input_ids[i, prompt_width - len(prompt) : prompt_width] = prompt
+            input_ids[i, prompt_width : prompt_width + len(response)] = response
+            attention[i, prompt_width - len(prompt) : prompt_width + len(response)] = 1
+            response_mask[i, : len(response)] = 1
+            old[i, : len(lp)] = lp
+        return cls(input_ids, attention, response_mask, old, advantages)
+
     def __len__(self) -> int:
         return self.input_ids.shape[0]
 
@@ -139,17 +159,7 @@ class Trainer:
         if config.kl_coef > 0:
             self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
 
-        self.task = make_task(config.task.name, **config.task.params)
-        self.train_problems = self.task.problems(config.task.train_split, config.task.train_size, seed=config.seed)
-        if not self.train_problems:
-            raise ValueError(f"task {config.task.name!r} gave no {config.task.train_split!r} problems")
-        eval_config = config.eval
-        self.eval_task = make_task(
-            eval_config.task or config.task.name,
-            **(eval_config.params if eval_config.params is not None else config.task.params),
-        )
-        self.eval_problems = self.eval_task.problems(eval_config.split, eval_config.problems, seed=config.seed)
-
+        self._setup_data()
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
         warmup = max(config.warmup_steps, 0)
@@ -167,6 +177,24 @@ class Trainer:
         self.bad_updates_in_row = 0
         self.baseline_eval: EvalResult | None = None
 
+    def _setup_data(self) -> None:
+        """The training problems and the held-out set (``AgentTrainer`` sets up environments instead)."""
+        config = self.config
+        self.task = make_task(config.task.name, **config.task.params)
+        self.train_problems = self.task.problems(config.task.train_split, config.task.train_size, seed=config.seed)
+        if not self.train_problems:
+            raise ValueError(f"task {config.task.name!r} gave no {config.task.train_split!r} problems")
+        eval_config = config.eval
+        self.eval_task = make_task(
+            eval_config.task or config.task.name,
+            **(eval_config.params if eval_config.params is not None else config.task.params),
+        )
+        self.eval_problems = self.eval_task.problems(eval_config.split, eval_config.problems, seed=config.seed)
+
+    @property
+    def eval_size(self) -> int:
+        return len(self.eval_problems)
+
     # ------------------------------------------------------------------------------------------ resume
 
     @classmethod
@@ -176,7 +204,7 @@ class Trainer:
         checkpoint = latest_checkpoint(run_dir)
         if checkpoint is None:
             raise FileNotFoundError(f"{run_dir} has no checkpoint to resume from (checkpoints/latest)")
-        trainer = cls(load_config(run_dir / "config.yaml"), run_dir, quiet=quiet)
+        trainer = build_trainer(load_config(run_dir / "config.yaml"), run_dir, quiet=quiet)
         load_model_weights(trainer.model, checkpoint)
         state = load_trainer_state(checkpoint)
         trainer.optimizer.load_state_dict(state["optimizer"])
@@ -447,7 +475,7 @@ class Trainer:
                 with progress.status("evaluating the untrained model"):
                     self.baseline_eval = self.run_eval()
                 logger.log(self.step, self.baseline_eval.metrics())
-                progress.print_eval("before training", self.baseline_eval, len(self.eval_problems))
+                progress.print_eval("before training", self.baseline_eval, self.eval_size)
             while self.step < config.steps:
                 metrics = self.train_step()
                 logger.log(self.step, metrics)
@@ -455,7 +483,7 @@ class Trainer:
                 if config.eval.every and self.step % config.eval.every == 0 and self.step < config.steps:
                     result = self.run_eval()
                     logger.log(self.step, result.metrics())
-                    progress.print_eval(f"step {self.step}", result, len(self.eval_problems))
+                    progress.print_eval(f"step {self.step}", result, self.eval_size)
                 if config.checkpoint_every and self.step % config.checkpoint_every == 0:
                     self.save()
             with progress.status("evaluating the trained model"):
@@ -467,7 +495,7 @@ class Trainer:
             logger.close()
         gain, gain_se = paired_gain(self.baseline_eval, final)
         summary = {
-            "problems": len(self.eval_problems),
+            "problems": self.eval_size,
             "accuracy_before": self.baseline_eval.accuracy,
             "accuracy_before_se": self.baseline_eval.accuracy_se,
             "accuracy_after": final.accuracy,
@@ -480,3 +508,12 @@ class Trainer:
         plot_run(self.run_dir)
         progress.print_summary(summary, self.run_dir)
         return summary
+
+
+def build_trainer(config: TrainConfig, run_dir: Path | None = None, *, quiet: bool = False) -> Trainer:
+    """The trainer for ``config``: ``AgentTrainer`` when it names an environment, else ``Trainer``."""
+    if config.agent.env:
+        from grpokit.train.agent_trainer import AgentTrainer
+
+        return AgentTrainer(config, run_dir, quiet=quiet)
+    return Trainer(config, run_dir, quiet=quiet)

@@ -1,0 +1,48 @@
+"""Agent training end to end on the tiny model in a toy environment: every credit estimator, resume."""
+
+import pytest
+import torch
+
+from grpokit.train.agent_trainer import AgentTrainer
+from grpokit.train.logger import read_metrics
+from grpokit.train.trainer import Trainer, build_trainer
+from tests.helpers import tiny_agent_config
+
+
+def parameters(model):
+    return torch.cat([p.detach().flatten().float() for p in model.parameters()])
+
+
+@pytest.mark.parametrize(
+    ("credit", "params"),
+    [("grpo", "{}"), ("gigpo", "{}"), ("proxmo", "{variant: paper}"), ("proxmo", "{variant: official}")],
+)
+def test_agent_training_runs_with_each_credit_estimator(tmp_path, credit, params):
+    trainer = build_trainer(
+        tiny_agent_config(tmp_path, f"agent.credit={credit}", f"agent.credit_params={params}", "steps=2"), quiet=True
+    )
+    assert isinstance(trainer, AgentTrainer)
+    before = parameters(trainer.model)
+    summary = trainer.train()
+    rows = [r for r in read_metrics(tmp_path) if "agent/rows" in r]
+    assert len(rows) == 2
+    for row in rows:
+        assert row["agent/rows"] == 2 * 3 * 2  # tasks × group × turns
+        assert 0 <= row["agent/success"] <= 1 and row["agent/episode_length"] == 2
+        assert all(v == v for v in row.values() if isinstance(v, float))
+    assert not torch.equal(before, parameters(trainer.model))
+    assert summary["problems"] == 2
+
+
+def test_an_agent_run_resumes(tmp_path):
+    trainer = build_trainer(tiny_agent_config(tmp_path, "steps=1"), quiet=True)
+    trainer.train()
+    resumed = Trainer.resume(tmp_path, quiet=True)
+    assert isinstance(resumed, AgentTrainer) and resumed.step == 1
+
+
+def test_an_unknown_environment_or_credit_is_named(tmp_path):
+    with pytest.raises(ValueError, match="unknown environment 'mars'"):
+        build_trainer(tiny_agent_config(tmp_path, "agent.env=mars"), quiet=True)
+    with pytest.raises(ValueError, match="unknown credit estimator 'ppo'"):
+        build_trainer(tiny_agent_config(tmp_path, "agent.credit=ppo"), quiet=True)
