@@ -51,8 +51,8 @@ class Corridor:
 def scripted(choice):
     """A policy that answers with ``choice(conversation)`` inside well-formed tags."""
 
-    def policy(conversations):
-        return [Answer(f"<think>ok</think><action>{choice(c)}</action>") for c in conversations]
+    def policy(turns):
+        return [Answer(f"<think>ok</think><action>{choice(t.conversation)}</action>") for t in turns]
 
     return policy
 
@@ -95,8 +95,8 @@ def test_a_winning_policy_wins_in_the_shortest_path_and_rows_feed_credit():
 
 
 def test_invalid_answers_are_projected_and_counted():
-    def policy(conversations):
-        return [Answer("I will go forward") for _ in conversations]
+    def policy(turns):
+        return [Answer("I will go forward") for _ in turns]
 
     episodes = run_episodes(lambda: Corridor(), [0], 1, policy, max_turns=2)
     rows = step_rows(episodes)

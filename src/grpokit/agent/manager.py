@@ -34,7 +34,16 @@ class Answer:
     extra: Any = None
 
 
-Policy = Callable[[list[Conversation]], list[Answer]]
+@dataclass
+class Turn:
+    """What the policy sees at one step: the chat prompt, and the raw state it was built from."""
+
+    conversation: Conversation
+    observation: str
+    admissible_actions: list[str]
+
+
+Policy = Callable[[list[Turn]], list[Answer]]
 
 
 @dataclass
@@ -141,26 +150,16 @@ def run_episodes(
         active = [s for s in slots if s.active]
         if not active:
             break
-        prompts = [
-            [
-                {
-                    "role": "user",
-                    "content": turn_prompt(
-                        s.env.name,
-                        s.episode.task,
-                        s.observation,
-                        list(s.info.get("admissible_actions", [])),
-                        s.history,
-                    ),
-                }
-            ]
-            for s in active
-        ]
-        answers = policy(prompts)
+        turns = []
+        for s in active:
+            actions = list(s.info.get("admissible_actions", []))
+            text = turn_prompt(s.env.name, s.episode.task, s.observation, actions, s.history)
+            turns.append(Turn([{"role": "user", "content": text}], s.observation, actions))
+        answers = policy(turns)
         if len(answers) != len(active):
-            raise ValueError(f"policy returned {len(answers)} answers for {len(active)} prompts")
-        for slot, prompt, answer in zip(active, prompts, answers, strict=True):
-            _advance(slot, prompt, answer, fallback_chars, step_timeout_s)
+            raise ValueError(f"policy returned {len(answers)} answers for {len(active)} turns")
+        for slot, turn, answer in zip(active, turns, answers, strict=True):
+            _advance(slot, turn.conversation, answer, fallback_chars, step_timeout_s)
     return [s.episode for s in slots]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from grpokit.agent.manager import Answer, Episode, episode_metrics, run_episodes, step_rows
+from grpokit.agent.manager import Answer, Episode, Turn, episode_metrics, run_episodes, step_rows
 from grpokit.core.credit import CREDIT_ESTIMATORS
 from grpokit.envs import make as make_env
 from grpokit.evaluate import EvalResult
@@ -43,13 +43,13 @@ class AgentTrainer(Trainer):
     def _policy(self, params: SamplingParams, generator: torch.Generator | None):
         """A batched policy over chat prompts that keeps each answer's tokens and log-probs for training."""
 
-        def answer(conversations: list[list[dict[str, str]]]) -> list[Answer]:
+        def answer(turns: list[Turn]) -> list[Answer]:
             self.model.eval()
             try:
                 rollout = generate(
                     self.model,
                     self.tokenizer,
-                    conversations,
+                    [turn.conversation for turn in turns],
                     params,
                     generator=generator,
                     batch_size=self.config.generation_batch_size,

@@ -1,0 +1,160 @@
+"""Do the credit estimators differ the way the ProxMO paper claims? Cheap evidence without an LLM.
+
+    .venv/bin/python benchmarks/credit_study.py --env webshop --tasks 16 --iterations 30 --seeds 3
+    .venv/bin/python benchmarks/credit_study.py --env alfworld --env-param task_types=pick_and_place_simple
+
+A tabular softmax policy over the admissible actions (one logit per (observation, action) pair, so nothing but
+credit assignment is learned) plays a fixed set of tasks, ``--group`` episodes per task per iteration, and is
+updated with REINFORCE on the step advantages of each estimator:
+
+* GRPO (episode-level only), GiGPO (exact-match step groups), ProxMO paper and official variants,
+* ProxMO without PSC (β = 0) and without PSA (τ = 1e-4: the soft baseline collapses to exact matching).
+
+It writes ``docs/credit-study-<env>.png`` (success rate against episodes played, mean ± standard error over seeds)
+and prints a Markdown table of the final success rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+from grpokit.agent.manager import Answer, Turn, run_episodes, step_rows
+from grpokit.core.credit import CREDIT_ESTIMATORS
+from grpokit.envs import make
+
+ESTIMATORS = {
+    "GRPO": ("grpo", {}),
+    "GiGPO": ("gigpo", {}),
+    "ProxMO (paper)": ("proxmo", {"variant": "paper"}),
+    "ProxMO (official)": ("proxmo", {"variant": "official"}),
+    "ProxMO w/o PSC": ("proxmo", {"variant": "official", "beta": 0.0}),
+    "ProxMO w/o PSA": ("proxmo", {"variant": "official", "tau": 1e-4}),
+}
+
+
+class TabularPolicy:
+    """Softmax over admissible actions with one logit per (observation, action): only credit assignment is learned."""
+
+    def __init__(self, rng: random.Random):
+        self.logits: dict[tuple[str, str], float] = defaultdict(float)
+        self.rng = rng
+
+    def probabilities(self, observation: str, actions: list[str]) -> list[float]:
+        values = [self.logits[(observation, a)] for a in actions]
+        top = max(values)
+        weights = [math.exp(v - top) for v in values]
+        total = sum(weights)
+        return [w / total for w in weights]
+
+    def __call__(self, turns: list[Turn]) -> list[Answer]:
+        answers = []
+        for turn in turns:
+            actions = turn.admissible_actions
+            choice = self.rng.choices(actions, weights=self.probabilities(turn.observation, actions))[0]
+            answers.append(Answer(f"<think>.</think><action>{choice}</action>", (turn.observation, actions, choice)))
+        return answers
+
+    def reinforce(self, rows, advantages, lr: float) -> None:
+        """One REINFORCE step: ``θ[s, a'] += lr · A · (1[a' = a] − π(a'|s))`` for every row."""
+        for row, advantage in zip(rows, advantages.tolist(), strict=True):
+            observation, actions, choice = row.answer.extra
+            for action, p in zip(actions, self.probabilities(observation, actions), strict=True):
+                self.logits[(observation, action)] += lr * advantage * ((action == choice) - p)
+
+
+def learning_curve(env_name, env_params, estimator, params, args, seed) -> list[float]:
+    """Success rate per iteration of one policy trained with one estimator."""
+    policy = TabularPolicy(random.Random(seed))
+    task_seeds = [seed * 100_000 + i for i in range(args.tasks)]
+    curve = []
+    for _ in range(args.iterations):
+        episodes = run_episodes(
+            lambda: make(env_name, **env_params),
+            task_seeds,
+            args.group,
+            policy,
+            max_turns=args.max_turns,
+            step_timeout_s=None,
+        )
+        rows = step_rows(episodes)
+        advantages = CREDIT_ESTIMATORS.call(
+            estimator,
+            [r.group_id for r in rows],
+            [r.traj_id for r in rows],
+            [r.anchor for r in rows],
+            [10.0 * r.reward for r in rows],
+            [float(r.valid) for r in rows],
+            **params,
+        )
+        policy.reinforce(rows, advantages, args.lr)
+        curve.append(sum(e.won for e in episodes) / len(episodes))
+    return curve
+
+
+def mean_and_se(values: list[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="webshop")
+    parser.add_argument("--env-param", action="append", default=[], metavar="KEY=VALUE", help="environment parameter")
+    parser.add_argument("--tasks", type=int, default=8)
+    parser.add_argument("--group", type=int, default=8)
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--max-turns", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--out", default="docs")
+    args = parser.parse_args()
+    env_params = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.env_param)}
+
+    curves = {
+        label: [learning_curve(args.env, env_params, name, params, args, seed) for seed in range(args.seeds)]
+        for label, (name, params) in ESTIMATORS.items()
+    }
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    episodes_per_iteration = args.tasks * args.group
+    for label, runs in curves.items():
+        stats = [mean_and_se([run[i] for run in runs]) for i in range(args.iterations)]
+        x = [(i + 1) * episodes_per_iteration for i in range(args.iterations)]
+        means = [m for m, _ in stats]
+        axis.plot(x, means, label=label)
+        axis.fill_between(x, [m - e for m, e in stats], [m + e for m, e in stats], alpha=0.15)
+    axis.set_xlabel("episodes played")
+    axis.set_ylabel("success rate")
+    axis.set_title(f"{args.env}: tabular softmax policy, {args.seeds} seeds (mean ± SE)")
+    axis.legend(fontsize=7)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    out = Path(args.out) / f"credit-study-{args.env}.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=110)
+
+    last = max(1, args.iterations // 5)
+    print(f"| estimator | success, first iteration | success, last {last} iterations (mean ± SE over seeds) |")
+    print("| --- | --- | --- |")
+    for label, runs in curves.items():
+        first = mean_and_se([run[0] for run in runs])
+        final = mean_and_se([sum(run[-last:]) / last for run in runs])
+        print(f"| {label} | {first[0]:.3f} ± {first[1]:.3f} | {final[0]:.3f} ± {final[1]:.3f} |")
+    print(f"\nplot: {out}")
+
+
+if __name__ == "__main__":
+    main()
