@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/credit_study.py --env alfworld --env-param task_types=pick_and_place_simple
 
 A tabular softmax policy over the admissible actions (one logit per (observation, action) pair, so nothing but
-credit assignment is learned) plays a fixed set of tasks, ``--group`` episodes per task per iteration, and is
+credit assignment is learned; WebShop's free-text search is replaced by a search for the instruction) plays a fixed set of tasks, ``--group`` episodes per task per iteration, and is
 updated with REINFORCE on the step advantages of each estimator:
 
 * GRPO (episode-level only), GiGPO (exact-match step groups), ProxMO paper and official variants,
@@ -55,7 +55,8 @@ class TabularPolicy:
     def __call__(self, turns: list[Turn]) -> list[Answer]:
         answers = []
         for turn in turns:
-            actions = turn.admissible_actions
+            # A table cannot write a query: WebShop's free-text search becomes a search for the task's own words.
+            actions = [f"search[{turn.task}]" if a == "search[<your query>]" else a for a in turn.admissible_actions]
             choice = self.rng.choices(actions, weights=self.probabilities(turn.observation, actions))[0]
             answers.append(Answer(f"<think>.</think><action>{choice}</action>", (turn.observation, actions, choice)))
         return answers

@@ -41,6 +41,7 @@ class Turn:
     conversation: Conversation
     observation: str
     admissible_actions: list[str]
+    task: str
 
 
 Policy = Callable[[list[Turn]], list[Answer]]
@@ -154,7 +155,7 @@ def run_episodes(
         for s in active:
             actions = list(s.info.get("admissible_actions", []))
             text = turn_prompt(s.env.name, s.episode.task, s.observation, actions, s.history)
-            turns.append(Turn([{"role": "user", "content": text}], s.observation, actions))
+            turns.append(Turn([{"role": "user", "content": text}], s.observation, actions, s.episode.task))
         answers = policy(turns)
         if len(answers) != len(active):
             raise ValueError(f"policy returned {len(answers)} answers for {len(active)} turns")

@@ -19,6 +19,7 @@ holding them, else from the seeded generated catalogue.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from typing import Any
@@ -40,12 +41,12 @@ class WebShopEnv:
     name = "webshop"
     max_turns = 15
 
-    def __init__(self, products: list[Product], goals: list[Goal]) -> None:
+    def __init__(self, products: list[Product], goals: list[Goal], engine: SearchEngine | None = None) -> None:
         if not goals:
             raise ValueError("WebShop split has no goals")
         self.catalog = {p.asin: p for p in products}
         self.goals = goals
-        self.engine = SearchEngine(products)
+        self.engine = engine or SearchEngine(products)
         self.goal = goals[0]
         self.page = Page()
         self.score = 0.0
@@ -137,10 +138,17 @@ def make_webshop(
     and ``items_ins_v2_1000.json``; without one, a catalogue of ``num_products`` products and its goals are generated
     from ``catalog_seed`` (which also seeds the prices of loaded data).
     """
-    data_dir = data_dir or os.environ.get("WEBSHOP_DATA")
+    products, goals, engine = _shop(data_dir or os.environ.get("WEBSHOP_DATA"), catalog_seed, num_products)
+    return WebShopEnv(products, split_goals(goals, split, num_test_goals), engine)
+
+
+@functools.lru_cache(maxsize=4)
+def _shop(data_dir: str | None, catalog_seed: int, num_products: int) -> tuple[list[Product], list[Goal], SearchEngine]:
+    """Catalogue, goals and search index, built once per setting and shared by every environment of a batch
+    (environments only read them)."""
     if data_dir:
         products, goals = load_webshop(data_dir, seed=catalog_seed)
     else:
         products = generate_catalog(catalog_seed, num_products)
         goals = generate_goals(products, catalog_seed)
-    return WebShopEnv(products, split_goals(goals, split, num_test_goals))
+    return products, goals, SearchEngine(products)
