@@ -11,7 +11,8 @@ updated with REINFORCE on the step advantages of each estimator:
 * ProxMO without PSC (β = 0) and without PSA (τ = 1e-4: the soft baseline collapses to exact matching).
 
 It writes ``docs/credit-study-<env>.png`` (success rate against episodes played, mean ± standard error over seeds)
-and prints a Markdown table of the final success rates.
+and prints a Markdown table of the final success rates. Advantages are scaled to unit standard deviation per batch
+before the update, so every estimator takes steps of the same size and only the direction of its credit differs.
 """
 
 from __future__ import annotations
@@ -93,7 +94,9 @@ def learning_curve(env_name, env_params, estimator, params, args, seed) -> list[
             [float(r.valid) for r in rows],
             **params,
         )
-        policy.reinforce(rows, advantages, args.lr)
+        # The estimators' scales differ (GRPO is z-scored; GiGPO/ProxMO centre 0/10 rewards without dividing):
+        # unit batch std gives every estimator the same step size, so only the direction of credit differs.
+        policy.reinforce(rows, advantages / (advantages.std() + 1e-8), args.lr)
         curve.append(sum(e.won for e in episodes) / len(episodes))
     return curve
 

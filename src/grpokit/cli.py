@@ -76,6 +76,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from grpokit.core import ADVANTAGE_ESTIMATORS, ALLOCATION_RULES, CREDIT_ESTIMATORS, POLICY_LOSSES
+    from grpokit.envs import ENVS
     from grpokit.models import BUILTIN_MODELS
     from grpokit.tasks import TASKS
 
@@ -85,6 +86,7 @@ def _list(args: argparse.Namespace) -> int:
         "credit estimators (multi-turn)": CREDIT_ESTIMATORS.names(),
         "allocation rules": ALLOCATION_RULES.names(),
         "tasks": TASKS.names(),
+        "environments (multi-turn)": ENVS.names(),
         "built-in models": [f"{name}: {text}" for name, text in BUILTIN_MODELS.items()],
     }
     for title, names in sections.items():
