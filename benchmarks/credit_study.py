@@ -4,8 +4,9 @@
     .venv/bin/python benchmarks/credit_study.py --env alfworld --env-param task_types=pick_and_place_simple
 
 A tabular softmax policy over the admissible actions (one logit per (observation, action) pair, so nothing but
-credit assignment is learned; WebShop's free-text search is replaced by a search for the instruction) plays a fixed set of tasks, ``--group`` episodes per task per iteration, and is
-updated with REINFORCE on the step advantages of each estimator:
+credit assignment is learned; WebShop's free-text search is replaced by a search for the instruction) plays a fixed
+set of tasks, ``--group`` episodes per task per iteration, and is updated with REINFORCE on the step advantages of
+each estimator:
 
 * GRPO (episode-level only), GiGPO (exact-match step groups), ProxMO paper and official variants,
 * ProxMO without PSC (β = 0) and without PSA (τ = 1e-4: the soft baseline collapses to exact matching).

@@ -11,7 +11,8 @@ from tests.helpers import PARITY, REPO
 def test_list_shows_every_registry(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("dgpo", "cispo", "grpo", "rloo", "proxmo", "gigpo", "neyman", "arithmetic", "webshop", "smollm2-135m-instruct"):
+    names = ("dgpo", "cispo", "grpo", "rloo", "proxmo", "gigpo", "neyman", "arithmetic", "webshop", "alfworld")
+    for name in (*names, "smollm2-135m-instruct"):
         assert name in out
 
 
