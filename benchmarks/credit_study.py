@@ -29,6 +29,7 @@ import yaml
 from grpokit.agent.manager import Answer, Turn, run_episodes, step_rows
 from grpokit.core.credit import CREDIT_ESTIMATORS
 from grpokit.envs import make
+from grpokit.evaluate import standard_error
 
 ESTIMATORS = {
     "GRPO": ("grpo", {}),
@@ -103,10 +104,7 @@ def learning_curve(env_name, env_params, estimator, params, args, seed) -> list[
 
 
 def mean_and_se(values: list[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, 0.0
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values))
+    return sum(values) / len(values), standard_error(values)
 
 
 def main() -> None:

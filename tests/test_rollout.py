@@ -49,7 +49,7 @@ def test_masks_cover_the_response_up_to_its_end(policy):
         assert rollout.response_mask[row, :n].all() and not rollout.response_mask[row, n:].any()
         assert (rollout.response_ids[row, n:] == tokenizer.pad_token_id).all()
         ended = rollout.response_ids[row, n - 1].item() == tokenizer.eos_token_id
-        assert ended != bool(rollout.truncated[row]) or n == 8
+        assert bool(rollout.truncated[row]) == (not ended)
     assert lengths.max() <= 8
 
 

@@ -262,13 +262,12 @@ class Trainer:
 
     def rollout_counts(self, problems: list[Problem]) -> list[int]:
         config = self.config
-        budget = len(problems) * config.group_size
         if not config.allocation.enabled:
             return [config.group_size] * len(problems)
         allocation = config.allocation
         return self.stats.allocate(
             [p.id for p in problems],
-            budget,
+            len(problems) * config.group_size,
             n_min=allocation.n_min,
             n_max=allocation.n_max,
             initial_budget=allocation.initial_budget,
@@ -430,14 +429,15 @@ class Trainer:
             **counts,
             **config.loss_params,
         )
+        to_micro_scale = num_tokens / max(mask.sum().item(), 1)  # the aggregates are over the mini-batch's tokens
         out = {f"loss/{key}": value for key, value in metrics.items()}
-        out["loss/policy"] = loss.item() * num_tokens / max(mask.sum().item(), 1)  # per-token scale for logging
+        out["loss/policy"] = loss.item() * to_micro_scale
         entropy_mean = aggregate_loss(entropy, mask, config.loss_agg_mode, **counts)
-        out["train/entropy"] = entropy_mean.item() * num_tokens / max(mask.sum().item(), 1)
+        out["train/entropy"] = entropy_mean.item() * to_micro_scale
         if self.reference is not None:
             kl = aggregate_loss(low_var_kl(log_probs, sub.ref_log_probs), mask, config.loss_agg_mode, **counts)
             loss = loss + config.kl_coef * kl
-            out["train/kl_ref"] = kl.item() * num_tokens / max(mask.sum().item(), 1)
+            out["train/kl_ref"] = kl.item() * to_micro_scale
         if need_entropy_grad:
             loss = loss - config.entropy_coef * entropy_mean
         return loss, out
