@@ -21,12 +21,12 @@ from __future__ import annotations
 import argparse
 import math
 import random
-from collections import defaultdict
+import re
 from pathlib import Path
 
 import yaml
 
-from grpokit.agent.manager import Answer, Turn, run_episodes, step_rows
+from grpokit.agent.manager import Answer, EnvPool, Turn, run_episodes, step_rows
 from grpokit.core.credit import CREDIT_ESTIMATORS
 from grpokit.envs import make
 from grpokit.evaluate import standard_error
@@ -42,14 +42,26 @@ ESTIMATORS = {
 
 
 class TabularPolicy:
-    """Softmax over admissible actions with one logit per (observation, action): only credit assignment is learned."""
+    """Softmax over admissible actions with one logit per (observation, action): only credit assignment is learned.
 
-    def __init__(self, rng: random.Random):
-        self.logits: dict[tuple[str, str], float] = defaultdict(float)
+    ``prior`` stands in for a language model's prior, which makes the first successes possible in ALFWorld (where
+    a uniform random walk essentially never wins): an unseen pair's logit starts at ``prior`` × the number of the
+    task's words the action names (``go to toilet 1`` for "put a soapbar in toilet").
+    """
+
+    def __init__(self, rng: random.Random, prior: float = 0.0):
+        self.logits: dict[tuple[str, str], float] = {}
         self.rng = rng
+        self.prior = prior
 
-    def probabilities(self, observation: str, actions: list[str]) -> list[float]:
-        values = [self.logits[(observation, a)] for a in actions]
+    def logit(self, observation: str, action: str, task: str) -> float:
+        key = (observation, action)
+        if key not in self.logits:
+            self.logits[key] = self.prior * len(words(action) & words(task))
+        return self.logits[key]
+
+    def probabilities(self, observation: str, actions: list[str], task: str) -> list[float]:
+        values = [self.logit(observation, a, task) for a in actions]
         top = max(values)
         weights = [math.exp(v - top) for v in values]
         total = sum(weights)
@@ -60,26 +72,31 @@ class TabularPolicy:
         for turn in turns:
             # A table cannot write a query: WebShop's free-text search becomes a search for the task's own words.
             actions = [f"search[{turn.task}]" if a == "search[<your query>]" else a for a in turn.admissible_actions]
-            choice = self.rng.choices(actions, weights=self.probabilities(turn.observation, actions))[0]
-            answers.append(Answer(f"<think>.</think><action>{choice}</action>", (turn.observation, actions, choice)))
+            weights = self.probabilities(turn.observation, actions, turn.task)
+            choice = self.rng.choices(actions, weights=weights)[0]
+            answers.append(Answer(f"<think>.</think><action>{choice}</action>", (turn, actions, choice)))
         return answers
 
     def reinforce(self, rows, advantages, lr: float) -> None:
         """One REINFORCE step: ``θ[s, a'] += lr · A · (1[a' = a] − π(a'|s))`` for every row."""
         for row, advantage in zip(rows, advantages.tolist(), strict=True):
-            observation, actions, choice = row.answer.extra
-            for action, p in zip(actions, self.probabilities(observation, actions), strict=True):
-                self.logits[(observation, action)] += lr * advantage * ((action == choice) - p)
+            turn, actions, choice = row.answer.extra
+            for action, p in zip(actions, self.probabilities(turn.observation, actions, turn.task), strict=True):
+                self.logits[(turn.observation, action)] += lr * advantage * ((action == choice) - p)
 
 
-def learning_curve(env_name, env_params, estimator, params, args, seed) -> list[float]:
-    """Success rate per iteration of one policy trained with one estimator."""
-    policy = TabularPolicy(random.Random(seed))
+def words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 2}
+
+
+def learning_curve(envs: EnvPool, estimator, params, args, seed) -> list[float]:
+    """Success rate per iteration of one policy trained with one estimator (the environments are reused)."""
+    policy = TabularPolicy(random.Random(seed), args.prior)
     task_seeds = [seed * 100_000 + i for i in range(args.tasks)]
     curve = []
     for _ in range(args.iterations):
         episodes = run_episodes(
-            lambda: make(env_name, **env_params),
+            envs,
             task_seeds,
             args.group,
             policy,
@@ -117,12 +134,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--max-turns", type=int, default=None)
     parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--prior", type=float, default=0.0, help="logit bonus per task word an action names")
     parser.add_argument("--out", default="docs")
     args = parser.parse_args()
     env_params = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.env_param)}
+    envs = EnvPool(lambda: make(args.env, **env_params))
 
     curves = {
-        label: [learning_curve(args.env, env_params, name, params, args, seed) for seed in range(args.seeds)]
+        label: [learning_curve(envs, name, params, args, seed) for seed in range(args.seeds)]
         for label, (name, params) in ESTIMATORS.items()
     }
 

@@ -53,3 +53,9 @@ def test_every_field_has_help():
     rows = config_help()
     assert {"lr", "model.name", "allocation.rule"} <= {key for key, _, _ in rows}
     assert all(text for _, text, _ in rows)
+
+
+def test_the_readme_reference_lists_every_key():
+    readme = (REPO / "README.md").read_text()
+    missing = [key for key, _, _ in config_help() if f"| `{key}` |" not in readme]
+    assert not missing, f"README's configuration reference lacks {missing}"

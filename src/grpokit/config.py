@@ -92,6 +92,10 @@ class AgentConfig:
     reward_scale: float = _help("multiplies environment rewards (the official runs give 10 for a success)", 10.0)
     step_timeout_s: float = _help("an environment step running longer ends its trajectory as failed", 30.0)
     fallback_chars: int = _help("answer characters taken as the action when the action tags are missing", 30)
+    warm_start_steps: int = _help(
+        "supervised steps on the environment's expert answers before RL (behaviour cloning; 0: none)", 0
+    )
+    warm_start_lr: float = _help("learning rate of the behaviour-cloning steps", 1e-4)
 
 
 @dataclass

@@ -230,6 +230,7 @@ def _response_logits(model, input_ids: Tensor, attention_mask: Tensor, response_
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=positions,
+            use_cache=False,
             logits_to_keep=response_length + 1,
         ).logits
         return logits[:, :-1]

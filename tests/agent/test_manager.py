@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from grpokit.agent.manager import Answer, episode_metrics, run_episodes, step_rows, time_limit
+from grpokit.agent.manager import Answer, EnvPool, episode_metrics, run_episodes, step_rows, time_limit
 from grpokit.agent.projection import project_action
 from grpokit.agent.prompts import History, turn_prompt
 from grpokit.core.credit import proxmo_advantages
@@ -64,7 +64,7 @@ def test_rows_are_contiguous_per_trajectory_and_in_time_order():
         turn["n"] += 1
         return "forward" if "room 0" in conversation[0]["content"] or turn["n"] % 3 else "back"
 
-    episodes = run_episodes(lambda: Corridor(), [7, 8], 3, scripted(alternate))
+    episodes = run_episodes(EnvPool(Corridor), [7, 8], 3, scripted(alternate))
     rows = step_rows(episodes)
     assert [e.traj_id for e in episodes] == ["seed7/0", "seed7/1", "seed7/2", "seed8/0", "seed8/1", "seed8/2"]
     seen = []
@@ -80,7 +80,7 @@ def test_rows_are_contiguous_per_trajectory_and_in_time_order():
 
 
 def test_a_winning_policy_wins_in_the_shortest_path_and_rows_feed_credit():
-    episodes = run_episodes(lambda: Corridor(), [1], 2, scripted(lambda c: "forward"))
+    episodes = run_episodes(EnvPool(Corridor), [1], 2, scripted(lambda c: "forward"))
     assert all(e.won and e.length == 3 for e in episodes)
     rows = step_rows(episodes)
     assert [r.reward for r in rows] == [0, 0, 1, 0, 0, 1]
@@ -98,16 +98,20 @@ def test_invalid_answers_are_projected_and_counted():
     def policy(turns):
         return [Answer("I will go forward") for _ in turns]
 
-    episodes = run_episodes(lambda: Corridor(), [0], 1, policy, max_turns=2)
+    episodes = run_episodes(EnvPool(Corridor), [0], 1, policy, max_turns=2)
     rows = step_rows(episodes)
     assert [r.valid for r in rows] == [False, False]
     assert rows[0].action == "i will go forward"
     assert episode_metrics(episodes)["agent/invalid_action_rate"] == 1.0
 
 
-def test_an_env_crash_ends_only_its_trajectory():
-    crashing = iter([Corridor(fail_on="forward"), Corridor(), Corridor()])
-    episodes = run_episodes(lambda: next(crashing), [0], 3, scripted(lambda c: "forward"))
+def test_an_env_crash_ends_only_its_trajectory_and_the_env_is_replaced():
+    crashing = iter([Corridor(fail_on="forward"), Corridor(), Corridor(), Corridor()])
+    pool = EnvPool(lambda: next(crashing))
+    episodes = run_episodes(pool, [0], 3, scripted(lambda c: "forward"))
+    assert [e.fail_on for e in pool.envs] == [None, None]
+    assert len(run_episodes(pool, [0], 3, scripted(lambda c: "forward"))) == 3
+    assert [e.fail_on for e in pool.envs] == [None, None, None]
     assert episodes[0].error == "RuntimeError: engine crashed" and not episodes[0].won
     assert episodes[0].records[-1].done and episodes[0].records[-1].error
     assert all(e.won for e in episodes[1:])
@@ -116,15 +120,23 @@ def test_an_env_crash_ends_only_its_trajectory():
 
 def test_a_step_over_the_time_limit_fails_its_trajectory():
     episodes = run_episodes(
-        lambda: Corridor(slow_on="forward"), [0], 1, scripted(lambda c: "forward"), step_timeout_s=0.2
+        EnvPool(lambda: Corridor(slow_on="forward")), [0], 1, scripted(lambda c: "forward"), step_timeout_s=0.2
     )
     assert episodes[0].error.startswith("TimeoutError")
     with time_limit(1.0):
         time.sleep(0.01)
 
 
+def test_the_pool_reuses_its_environments_from_batch_to_batch():
+    made = []
+    pool = EnvPool(lambda: made.append(Corridor()) or made[-1])
+    run_episodes(pool, [0, 1], 2, scripted(lambda c: "forward"))
+    run_episodes(pool, [2], 3, scripted(lambda c: "forward"))
+    assert len(made) == 4 and pool.envs == made
+
+
 def test_metrics_per_task_type_and_singleton_anchors():
-    episodes = run_episodes(lambda: Corridor(), [0, 1], 2, scripted(lambda c: "forward"))
+    episodes = run_episodes(EnvPool(Corridor), [0, 1], 2, scripted(lambda c: "forward"))
     metrics = episode_metrics(episodes)
     assert metrics["agent/success"] == 1.0 and metrics["agent/success/walk"] == 1.0
     assert metrics["agent/episode_length"] == 3

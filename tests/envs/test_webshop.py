@@ -1,5 +1,7 @@
 """The offline WebShop environment: protocol, pages, search, splits and the expert plan (arXiv 2207.01206)."""
 
+import os
+
 import pytest
 
 import grpokit.envs.webshop  # noqa: F401  (registers "webshop")
@@ -178,3 +180,10 @@ def test_unknown_split_and_parameter_are_named():
         make("webshop", split="dev", num_products=30)
     with pytest.raises(TypeError, match="splt"):
         make("webshop", splt="train")
+
+
+def test_search_keeps_jax_from_taking_the_gpu():
+    # bm25s calls JAX at import when it is installed; preallocation would take 75% of a GPU from the policy.
+    import grpokit.envs.webshop.search  # noqa: F401
+
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"

@@ -34,11 +34,30 @@ def test_agent_training_runs_with_each_credit_estimator(tmp_path, credit, params
     assert summary["problems"] == 2
 
 
-def test_an_agent_run_resumes(tmp_path):
-    trainer = build_trainer(tiny_agent_config(tmp_path, "steps=1"), quiet=True)
-    trainer.train()
-    resumed = Trainer.resume(tmp_path, quiet=True)
-    assert isinstance(resumed, AgentTrainer) and resumed.step == 1
+def test_a_resumed_agent_run_equals_the_uninterrupted_run(tmp_path, monkeypatch):
+    overrides = ["steps=3", "checkpoint_every=1", "agent.credit=proxmo"]
+    build_trainer(tiny_agent_config(tmp_path / "full", *overrides), quiet=True).train()
+
+    original_step = AgentTrainer.train_step
+
+    def crash_at_step_two(self):
+        if self.step == 2:
+            raise KeyboardInterrupt("killed")
+        return original_step(self)
+
+    monkeypatch.setattr(AgentTrainer, "train_step", crash_at_step_two)
+    with pytest.raises(KeyboardInterrupt):
+        build_trainer(tiny_agent_config(tmp_path / "cut", *overrides), quiet=True).train()
+    monkeypatch.setattr(AgentTrainer, "train_step", original_step)
+    resumed = Trainer.resume(tmp_path / "cut", quiet=True)
+    assert isinstance(resumed, AgentTrainer) and resumed.step == 2
+    resumed.train()
+
+    def comparable(run):
+        return [{k: v for k, v in row.items() if not k.startswith("time/")} for row in read_metrics(tmp_path / run)]
+
+    assert comparable("cut") == comparable("full")
+    assert (tmp_path / "cut" / "eval.json").read_text() == (tmp_path / "full" / "eval.json").read_text()
 
 
 def test_an_unknown_environment_or_credit_is_named(tmp_path):

@@ -1,6 +1,7 @@
 """Running groups of agent episodes: N tasks × G rollouts, the G environments of a group sharing task and seed.
 
-Each turn, only the environments still active ask the policy, in one batch. Every step becomes a ``StepRecord``
+Environments come from an ``EnvPool`` and are reused from batch to batch. Each turn, only the environments still
+active ask the policy, in one batch. Every step becomes a ``StepRecord``
 (anchor observation, trajectory id, step index, reward, validity), ready for ``grpokit.core.credit``: the records
 of a trajectory are contiguous and in time order. An exception or a time-out inside an environment ends that
 trajectory as failed with the error recorded and logged; the rest of the batch goes on.
@@ -42,6 +43,7 @@ class Turn:
     observation: str
     admissible_actions: list[str]
     task: str
+    expert_action: str | None = None  # the environment's, for behaviour cloning; a policy being trained ignores it
 
 
 Policy = Callable[[list[Turn]], list[Answer]]
@@ -96,6 +98,28 @@ def time_limit(seconds: float | None):
         signal.signal(signal.SIGALRM, previous)
 
 
+class EnvPool:
+    """Environments kept and reused from batch to batch; ``get(n)`` makes new ones only when it has fewer than n.
+
+    Reuse matters: each ALFWorld environment loads its own 34 MB copy of the Fast Downward planner library, which
+    a process never unloads (the deleted copy keeps its disk space in /tmp), so one new environment per episode
+    fills the disk within an hour of training. An environment that raised is replaced by a fresh one.
+    """
+
+    def __init__(self, factory: Callable[[], Env]):
+        self.factory = factory
+        self.envs: list[Env] = []
+
+    def get(self, count: int) -> list[Env]:
+        while len(self.envs) < count:
+            self.envs.append(self.factory())
+        return self.envs[:count]
+
+    def replace(self, env: Env) -> None:
+        """Forget a failed environment (the next ``get`` makes a fresh one in its place)."""
+        self.envs = [e for e in self.envs if e is not env]
+
+
 class _Slot:
     """One environment of the batch and the state of its current episode."""
 
@@ -116,7 +140,7 @@ class _Slot:
 
 
 def run_episodes(
-    make_env: Callable[[], Env],
+    envs: EnvPool,
     seeds: Sequence[int],
     group_size: int,
     policy: Policy,
@@ -132,10 +156,11 @@ def run_episodes(
     here (``StepRecord.valid``); credit assignment applies the penalty.
     """
     slots: list[_Slot] = []
+    available = iter(envs.get(len(seeds) * group_size))
     for seed in seeds:
         group_id = f"seed{seed}"
         for k in range(group_size):
-            env = make_env()
+            env = next(available)
             slot = _Slot(env, Episode(group_id=group_id, traj_id=f"{group_id}/{k}", task=""), history_length)
             try:
                 with time_limit(step_timeout_s):
@@ -145,9 +170,9 @@ def run_episodes(
             except Exception as error:  # an environment that cannot start ends its trajectory, not the batch
                 slot.fail(error, "reset")
             slots.append(slot)
-    turns = max_turns if max_turns is not None else max((s.env.max_turns for s in slots), default=0)
+    turn_limit = max_turns if max_turns is not None else max((s.env.max_turns for s in slots), default=0)
 
-    for _ in range(turns):
+    for _ in range(turn_limit):
         active = [s for s in slots if s.active]
         if not active:
             break
@@ -155,12 +180,16 @@ def run_episodes(
         for s in active:
             actions = list(s.info.get("admissible_actions", []))
             text = turn_prompt(s.env.name, s.episode.task, s.observation, actions, s.history)
-            turns.append(Turn([{"role": "user", "content": text}], s.observation, actions, s.episode.task))
+            expert = s.info.get("expert_action")
+            turns.append(Turn([{"role": "user", "content": text}], s.observation, actions, s.episode.task, expert))
         answers = policy(turns)
         if len(answers) != len(active):
             raise ValueError(f"policy returned {len(answers)} answers for {len(active)} turns")
         for slot, turn, answer in zip(active, turns, answers, strict=True):
             _advance(slot, turn.conversation, answer, fallback_chars, step_timeout_s)
+    for slot in slots:
+        if slot.episode.error is not None:
+            envs.replace(slot.env)
     return [s.episode for s in slots]
 
 

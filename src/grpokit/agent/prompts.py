@@ -38,6 +38,11 @@ class History:
         )
 
 
+def expert_answer(action: str) -> str:
+    """An answer in the requested format that takes ``action`` (the target of behaviour cloning)."""
+    return f"<think>The next step of my plan is: {action}.</think><action>{action}</action>"
+
+
 def format_actions(actions: list[str]) -> str:
     return "\n ".join(f"'{a}'" for a in actions if a != "help")
 

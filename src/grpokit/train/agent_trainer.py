@@ -7,33 +7,40 @@ step advantages from the chosen credit estimator → the same updates as the sin
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import torch
 
-from grpokit.agent.manager import Answer, Episode, Turn, episode_metrics, run_episodes, step_rows
+from grpokit.agent.manager import Answer, EnvPool, Episode, Turn, episode_metrics, run_episodes, step_rows
 from grpokit.core.credit import CREDIT_ESTIMATORS
 from grpokit.envs import make as make_env
 from grpokit.evaluate import EvalResult
 from grpokit.rollout import SamplingParams, generate
+from grpokit.train.behaviour_cloning import clone_expert
 from grpokit.train.trainer import TrainBatch, Trainer
 
 EVAL_SEED_OFFSET = 10_000_000  # evaluation tasks never share a seed with training tasks
+WARM_START_SEED_OFFSET = 20_000_000  # nor do behaviour-cloning tasks
 
 
 class AgentTrainer(Trainer):
     """``Trainer`` whose rollouts are episodes in ``config.agent.env``; evaluation is the success rate."""
 
+    eval_label = "held-out success rate"
+
     def _setup_data(self) -> None:
         agent = self.config.agent
         CREDIT_ESTIMATORS.get(agent.credit)  # an unknown estimator fails now, listing the known ones
-        self.env_params = dict(agent.env_params)
+        env_params = dict(agent.env_params)
         eval_params = self.config.eval.params
-        self.eval_env_params = (
-            dict(eval_params) if eval_params is not None else {**self.env_params, "split": self.config.eval.split}
+        eval_env_params = (
+            dict(eval_params) if eval_params is not None else {**env_params, "split": self.config.eval.split}
         )
-        make_env(agent.env, **self.env_params)  # fail now on a bad name or parameter, not mid-run
+        self.train_envs = EnvPool(lambda: make_env(agent.env, **env_params))
+        self.eval_envs = EnvPool(lambda: make_env(agent.env, **eval_env_params))
+        self.train_envs.get(1)  # fail now on a bad name or parameter, not mid-run
         self.eval_seeds = [EVAL_SEED_OFFSET + self.config.seed * 1000 + i for i in range(self.config.eval.problems)]
 
     @property
@@ -65,10 +72,10 @@ class AgentTrainer(Trainer):
 
         return answer
 
-    def _play(self, seeds: list[int], group_size: int, params: SamplingParams, env_params: dict[str, Any], generator):
+    def _play(self, envs: EnvPool, seeds: list[int], group_size: int, params: SamplingParams, generator):
         agent = self.config.agent
         return run_episodes(
-            lambda: make_env(agent.env, **env_params),
+            envs,
             seeds,
             group_size,
             self._policy(params, generator),
@@ -82,7 +89,7 @@ class AgentTrainer(Trainer):
         config, agent = self.config, self.config.agent
         started = time.perf_counter()
         seeds = [config.seed * 1_000_003 + self.step * agent.tasks_per_step + i for i in range(agent.tasks_per_step)]
-        episodes = self._play(seeds, config.group_size, self.sampling, self.env_params, self.sampling_generator)
+        episodes = self._play(self.train_envs, seeds, config.group_size, self.sampling, self.sampling_generator)
         played = time.perf_counter()
         rows = step_rows(episodes)
         metrics: dict[str, Any] = episode_metrics(episodes)
@@ -118,10 +125,41 @@ class AgentTrainer(Trainer):
         metrics.setdefault("train/grad_norm", float("nan"))
         return metrics
 
+    def train(self) -> dict[str, Any]:
+        """Behaviour cloning first when ``agent.warm_start_steps`` asks for it (a fresh run only), then RL."""
+        agent = self.config.agent
+        if agent.warm_start_steps > 0 and self.step == 0 and self.baseline_eval is None:
+            self.warm_start()
+        return super().train()
+
+    def warm_start(self) -> list[float]:
+        """``agent.warm_start_steps`` supervised steps on expert episodes; the KL reference becomes the result."""
+        agent, config = self.config.agent, self.config
+        first = WARM_START_SEED_OFFSET + config.seed * 100_000
+        if not self.quiet:
+            print(f"behaviour cloning from the expert: {agent.warm_start_steps} steps ...")
+        losses = clone_expert(
+            self.model,
+            self.tokenizer,
+            self.train_envs,
+            lambda step: [first + step * agent.tasks_per_step + i for i in range(agent.tasks_per_step)],
+            steps=agent.warm_start_steps,
+            lr=agent.warm_start_lr,
+            max_turns=agent.max_turns,
+            history_length=agent.history_length,
+            token_budget=config.micro_batch_tokens,
+            device=self.device,
+            report=None if self.quiet else lambda step, loss: print(f"  cloning step {step:>3}  loss {loss:.3f}"),
+        )
+        if self.reference is not None:
+            self.reference.load_state_dict(self.model.state_dict())
+        (self.run_dir / "warm_start.json").write_text(json.dumps({"loss": losses}))
+        return losses
+
     def run_eval(self) -> EvalResult:
         """Success rate of greedy episodes on the held-out tasks (one episode per task)."""
         params = SamplingParams(0.0, 1.0, self.config.eval.max_new_tokens or self.config.max_new_tokens)
-        episodes: list[Episode] = self._play(self.eval_seeds, 1, params, self.eval_env_params, None)
+        episodes: list[Episode] = self._play(self.eval_envs, self.eval_seeds, 1, params, None)
         rows = step_rows(episodes)
         return EvalResult(
             correct=[float(e.won) for e in episodes],

@@ -12,8 +12,9 @@ from rich.progress import Progress as RichProgress
 
 
 class Progress:
-    def __init__(self, total: int, *, start: int = 0, quiet: bool = False):
+    def __init__(self, total: int, *, start: int = 0, quiet: bool = False, eval_label: str = "held-out accuracy"):
         self.quiet = quiet
+        self.eval_label = eval_label
         self.console = Console(highlight=False, soft_wrap=True)
         self.bar = None
         if quiet:
@@ -55,13 +56,13 @@ class Progress:
     def print_eval(self, label: str, result, problems: int) -> None:
         extra = f"  avg@{result.k} {result.avg_at_k:.3f}  pass@{result.k} {result.pass_at_k:.3f}" if result.k else ""
         self.print(
-            f"[bold]held-out accuracy {label}[/bold]: {result.accuracy:.3f} ± {result.accuracy_se:.3f} "
+            f"[bold]{self.eval_label} {label}[/bold]: {result.accuracy:.3f} ± {result.accuracy_se:.3f} "
             f"({problems} problems, greedy; parsed {result.parsed_rate:.2f}){extra}"
         )
 
     def print_summary(self, summary: dict[str, Any], run_dir: Path) -> None:
         self.print(
-            f"[bold green]held-out accuracy {summary['accuracy_before']:.3f} → {summary['accuracy_after']:.3f}: "
+            f"[bold green]{self.eval_label} {summary['accuracy_before']:.3f} → {summary['accuracy_after']:.3f}: "
             f"gain {summary['gain']:+.3f} ± {summary['gain_se']:.3f} (paired SE, {summary['problems']} problems)"
             f"[/bold green]\nrun directory: {run_dir}"
         )

@@ -138,6 +138,8 @@ class TrainBatch:
 class Trainer:
     """Build with a ``TrainConfig`` (or resume with ``Trainer.resume(run_dir)``), then call ``train()``."""
 
+    eval_label = "held-out accuracy"
+
     def __init__(self, config: TrainConfig, run_dir: Path | None = None, *, quiet: bool = False):
         self.config = config
         self.quiet = quiet
@@ -469,10 +471,10 @@ class Trainer:
             wandb_project=config.wandb_project,
             config=config_to_dict(config),
         )
-        progress = Progress(config.steps, start=self.step, quiet=self.quiet)
+        progress = Progress(config.steps, start=self.step, quiet=self.quiet, eval_label=self.eval_label)
         try:
             if self.baseline_eval is None:
-                with progress.status("evaluating the untrained model"):
+                with progress.status("evaluating the model before training"):
                     self.baseline_eval = self.run_eval()
                 logger.log(self.step, self.baseline_eval.metrics())
                 progress.print_eval("before training", self.baseline_eval, self.eval_size)

@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Any
 
 from grpokit.envs.alfworld.expert import tidy
+
+
+@functools.cache
+def _share_parses() -> None:
+    """Memoize TextWorld's two costly pure functions, which it recomputes from the same text over and over.
+
+    * Fast Downward's PDDL→SAS translation: four per reset (twice on load, twice on reset); its result is only
+      read, so the G environments of a group and every later reset of the same game share one.
+    * The text-grammar parse behind every observation and admissible command (``textgen._parse_and_convert``,
+      a tatsu parse of a template string): memoized, and deep-copied on return because ``derive`` writes into it.
+
+    Same transcripts, a reset 4.2× and a step 1.6× faster on the CPU machine (``benchmarks/alfworld_engine.py``).
+    """
+    import fast_downward
+    from textworld.envs.pddl import textgen
+
+    fast_downward.pddl2sas = functools.lru_cache(maxsize=32)(fast_downward.pddl2sas)
+    parse = functools.lru_cache(maxsize=4096)(textgen._parse_and_convert)
+    textgen._parse_and_convert = lambda *args, **kwargs: copy.deepcopy(parse(*args, **kwargs))
 
 
 class Engine:
@@ -24,6 +45,7 @@ class Engine:
         import textworld.gym
         from alfworld.agents.environment.alfred_tw_env import AlfredDemangler, AlfredInfos
 
+        _share_parses()
         if self._env is None:
             infos = textworld.EnvInfos(won=True, admissible_commands=True, extras=["gamefile"])
             env_id = textworld.gym.register_game(

@@ -7,7 +7,12 @@ Pyserini uses; a search returns at most 50 products with a positive score, best 
 
 from __future__ import annotations
 
+import os
 import re
+
+# bm25s tries JAX's top_k when JAX is installed, and that first JAX call takes 75% of the GPU's memory by default:
+# a 1.5B WebShop run then ran out of memory on an 80 GB H100. We only score with numpy; JAX may allocate on demand.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 import bm25s
 import numpy as np

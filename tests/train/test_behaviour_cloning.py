@@ -1,0 +1,75 @@
+"""Behaviour cloning from the expert before agent RL (grpokit.train.behaviour_cloning)."""
+
+import json
+
+import pytest
+import torch
+
+from grpokit.agent.manager import EnvPool, Turn
+from grpokit.agent.projection import project_action
+from grpokit.agent.prompts import expert_answer
+from grpokit.envs import make
+from grpokit.models import load_policy
+from grpokit.rollout import token_log_probs
+from grpokit.train.behaviour_cloning import clone_expert, expert_batch, expert_policy
+from grpokit.train.trainer import build_trainer
+from tests.helpers import ParityRoom, tiny_agent_config
+
+
+def test_the_expert_answer_is_a_valid_answer_for_its_action():
+    assert project_action(expert_answer("go to desk 1")) == ("go to desk 1", True)
+
+
+def test_an_environment_without_an_expert_is_a_clear_error():
+    turn = Turn([{"role": "user", "content": "hi"}], "obs", ["look"], "task", expert_action=None)
+    with pytest.raises(ValueError, match="expert_action"):
+        expert_policy([turn])
+
+
+def test_the_batch_trains_on_the_answer_tokens_and_its_end():
+    _, tokenizer = load_policy("tiny-random")
+    batch = expert_batch(tokenizer, [[{"role": "user", "content": "hello"}]], ["<action>aa</action>"])
+    answer = tokenizer("<action>aa</action>", add_special_tokens=False)["input_ids"]
+    assert batch.response_mask.sum().item() == len(answer) + 1
+    assert batch.input_ids[0, -1].item() == tokenizer.eos_token_id
+    assert batch.input_ids[0, -len(answer) - 1 : -1].tolist() == answer
+
+
+def test_cloning_raises_the_likelihood_of_the_expert_answer():
+    model, tokenizer = load_policy("tiny-random")
+    envs = EnvPool(lambda: make(ParityRoom.name))
+    probe = expert_batch(tokenizer, [[{"role": "user", "content": "x"}]], [expert_answer("aa")])
+
+    def expert_log_likelihood():
+        with torch.no_grad():
+            log_probs, _ = token_log_probs(model, probe.input_ids, probe.attention_mask, probe.response_length)
+        return (log_probs * probe.response_mask).sum().item()
+
+    before = expert_log_likelihood()
+    losses = clone_expert(
+        model,
+        tokenizer,
+        envs,
+        lambda step: [step, step + 100],
+        steps=8,
+        lr=3e-3,
+        max_turns=None,
+        history_length=1,
+        token_budget=4096,
+        device=torch.device("cpu"),
+    )
+    assert len(losses) == 8 and losses[-1] < losses[0] - 1.0
+    assert expert_log_likelihood() > before
+
+
+def test_a_warm_started_agent_run_records_its_cloning_and_moves_the_reference(tmp_path):
+    config = tiny_agent_config(
+        tmp_path, "agent.warm_start_steps=3", "agent.warm_start_lr=3e-3", "steps=1", "kl_coef=0.01"
+    )
+    trainer = build_trainer(config, quiet=True)
+    initial = [p.detach().clone() for p in trainer.reference.parameters()]
+    trainer.train()
+    losses = json.loads((tmp_path / "warm_start.json").read_text())["loss"]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    moved = [not torch.equal(a, b) for a, b in zip(initial, trainer.reference.parameters(), strict=True)]
+    assert any(moved)
