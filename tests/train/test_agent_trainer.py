@@ -70,8 +70,15 @@ def test_an_unknown_environment_or_credit_is_named(tmp_path):
 @pytest.mark.slow
 def test_tiny_model_trains_in_webshop(tmp_path):
     config = tiny_agent_config(
-        tmp_path, "agent.env=webshop", "agent.env_params={num_products: 60, num_test_goals: 10}", "agent.max_turns=2",
-        "agent.tasks_per_step=1", "group_size=2", "eval.problems=1", "steps=1", "micro_batch_tokens=2048",
+        tmp_path,
+        "agent.env=webshop",
+        "agent.env_params={num_products: 60, num_test_goals: 10}",
+        "agent.max_turns=2",
+        "agent.tasks_per_step=1",
+        "group_size=2",
+        "eval.problems=1",
+        "steps=1",
+        "micro_batch_tokens=2048",
     )
     summary = build_trainer(config, quiet=True).train()
     row = next(r for r in read_metrics(tmp_path) if "agent/rows" in r)
