@@ -9,6 +9,7 @@ from typing import ClassVar
 from grpokit.config import TrainConfig, load_config
 from grpokit.envs import ENVS
 from grpokit.tasks import TASKS, Problem, Score, Task
+from grpokit.train.logger import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 PARITY = "test-parity"
@@ -86,3 +87,8 @@ def tiny_agent_config(run_dir: Path, *overrides: str) -> TrainConfig:
             *overrides,
         ],
     )
+
+
+def run_metrics(run_dir: Path) -> list[dict]:
+    """A run's logged metrics without the timings (which differ between otherwise equal runs)."""
+    return [{k: v for k, v in row.items() if not k.startswith("time/")} for row in read_metrics(run_dir)]

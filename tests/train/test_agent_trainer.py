@@ -6,7 +6,7 @@ import torch
 from grpokit.train.agent_trainer import AgentTrainer
 from grpokit.train.logger import read_metrics
 from grpokit.train.trainer import Trainer, build_trainer
-from tests.helpers import tiny_agent_config
+from tests.helpers import run_metrics, tiny_agent_config
 
 
 def parameters(model):
@@ -53,10 +53,7 @@ def test_a_resumed_agent_run_equals_the_uninterrupted_run(tmp_path, monkeypatch)
     assert isinstance(resumed, AgentTrainer) and resumed.step == 2
     resumed.train()
 
-    def comparable(run):
-        return [{k: v for k, v in row.items() if not k.startswith("time/")} for row in read_metrics(tmp_path / run)]
-
-    assert comparable("cut") == comparable("full")
+    assert run_metrics(tmp_path / "cut") == run_metrics(tmp_path / "full")
     assert (tmp_path / "cut" / "eval.json").read_text() == (tmp_path / "full" / "eval.json").read_text()
 
 

@@ -8,7 +8,7 @@ import torch
 from grpokit.train.checkpoint import latest_checkpoint
 from grpokit.train.logger import read_metrics
 from grpokit.train.trainer import Trainer, TrainingDivergedError
-from tests.helpers import tiny_config
+from tests.helpers import run_metrics, tiny_config
 
 
 def parameters(model):
@@ -49,10 +49,6 @@ def test_allocation_repeats_each_prompt_and_records_every_rollout(tmp_path):
     assert all(trainer.stats.priority(p.id) != -1.0 for p in trainer.train_problems)
 
 
-def comparable(rows):
-    return [{k: v for k, v in row.items() if not k.startswith("time/")} for row in rows]
-
-
 def test_resumed_run_equals_the_uninterrupted_run(tmp_path, monkeypatch):
     overrides = ["steps=4", "checkpoint_every=2", "eval.problems=4"]
     Trainer(tiny_config(tmp_path / "full", *overrides), quiet=True).train()
@@ -71,7 +67,7 @@ def test_resumed_run_equals_the_uninterrupted_run(tmp_path, monkeypatch):
     monkeypatch.setattr(Trainer, "train_step", original_step)
     Trainer.resume(tmp_path / "cut", quiet=True).train()
 
-    assert comparable(read_metrics(tmp_path / "cut")) == comparable(read_metrics(tmp_path / "full"))
+    assert run_metrics(tmp_path / "cut") == run_metrics(tmp_path / "full")
     full = json.loads((tmp_path / "full" / "eval.json").read_text())
     assert json.loads((tmp_path / "cut" / "eval.json").read_text()) == full
 

@@ -85,11 +85,21 @@ class AgentTrainer(Trainer):
             fallback_chars=agent.fallback_chars,
         )
 
+    def _task_seeds(self, first: int, step: int) -> list[int]:
+        """The ``agent.tasks_per_step`` task seeds of ``step`` in the run of seeds starting at ``first``."""
+        count = self.config.agent.tasks_per_step
+        return [first + step * count + i for i in range(count)]
+
     def train_step(self) -> dict[str, Any]:
         config, agent = self.config, self.config.agent
         started = time.perf_counter()
-        seeds = [config.seed * 1_000_003 + self.step * agent.tasks_per_step + i for i in range(agent.tasks_per_step)]
-        episodes = self._play(self.train_envs, seeds, config.group_size, self.sampling, self.sampling_generator)
+        episodes = self._play(
+            self.train_envs,
+            self._task_seeds(config.seed * 1_000_003, self.step),
+            config.group_size,
+            self.sampling,
+            self.sampling_generator,
+        )
         played = time.perf_counter()
         rows = step_rows(episodes)
         metrics: dict[str, Any] = episode_metrics(episodes)
@@ -142,7 +152,7 @@ class AgentTrainer(Trainer):
             self.model,
             self.tokenizer,
             self.train_envs,
-            lambda step: [first + step * agent.tasks_per_step + i for i in range(agent.tasks_per_step)],
+            lambda step: self._task_seeds(first, step),
             steps=agent.warm_start_steps,
             lr=agent.warm_start_lr,
             max_turns=agent.max_turns,
