@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
+from pathlib import Path
+from typing import NoReturn
 
-from grpokit.config import ConfigError, config_help, load_config
+from grpokit.config import ConfigError, UserError, config_help, load_config
 
 
 def _train(args: argparse.Namespace) -> int:
-    from grpokit.train.trainer import Trainer, TrainingDivergedError, build_trainer
+    from grpokit.train.trainer import Trainer, TrainingDivergedError, build_trainer, finished_step
 
     if args.help_config:
         for key, text, default in config_help():
@@ -18,6 +22,10 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume:
         if args.config or args.overrides:
             raise ConfigError("--resume continues a run with its saved config; drop --config and overrides")
+        done = finished_step(Path(args.resume))
+        if done is not None:
+            print(f"grpokit: {args.resume} already finished at step {done}; nothing to do")
+            return 0
         trainer = Trainer.resume(args.resume)
     else:
         trainer = build_trainer(load_config(args.config, args.overrides))
@@ -34,23 +42,27 @@ def _eval(args: argparse.Namespace) -> int:
 
     from grpokit.config import parse_override
     from grpokit.evaluate import evaluate
-    from grpokit.models import load_policy
+    from grpokit.models import Precision, load_policy
     from grpokit.tasks import make_task
+    from grpokit.validation import user_errors
 
     params = dict(parse_override(item) for item in args.params)
-    task = make_task(args.task, **params)
-    problems = task.problems(args.split, args.problems, seed=args.seed)
+    _check_eval_args(args, params)
+    with user_errors("task"):
+        task = make_task(args.task, **params)
+        problems = task.problems(args.split, args.problems, seed=args.seed)
     model, tokenizer = load_policy(args.model, dtype=args.dtype, device=args.device)
-    result = evaluate(
-        model,
-        tokenizer,
-        task,
-        problems,
-        max_new_tokens=args.max_new_tokens,
-        samples=args.samples,
-        temperature=args.temperature,
-        seed=args.seed,
-    )
+    with Precision.resolve(args.dtype, args.device).autocast():
+        result = evaluate(
+            model,
+            tokenizer,
+            task,
+            problems,
+            max_new_tokens=args.max_new_tokens,
+            samples=args.samples,
+            temperature=args.temperature,
+            seed=args.seed,
+        )
     print(
         json.dumps(
             {
@@ -66,10 +78,27 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_eval_args(args: argparse.Namespace, params: dict) -> None:
+    """Everything about ``grpokit eval``'s arguments that can be checked before the model loads."""
+    from grpokit.validation import AT_LEAST_ONE, NON_NEGATIVE, check_model, check_precision, check_range, check_task
+
+    check_range("--problems", args.problems, AT_LEAST_ONE)
+    check_range("--samples", args.samples, NON_NEGATIVE)
+    check_range("--temperature", args.temperature, NON_NEGATIVE)
+    check_range("--max-new-tokens", args.max_new_tokens, AT_LEAST_ONE)
+    check_precision(args.dtype, args.device, "--dtype", "--device")
+    check_model(args.model, "--model")
+    check_task(args.task, params, "--task", "")
+
+
 def _plot(args: argparse.Namespace) -> int:
     from grpokit.plot import plot_run
 
-    for path in plot_run(args.run_dir):
+    try:
+        paths = plot_run(args.run_dir)
+    except FileNotFoundError as error:  # no metrics.jsonl: not a run directory
+        raise UserError(str(error)) from error
+    for path in paths:
         print(path)
     return 0
 
@@ -96,8 +125,15 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports a wrong argument as a ``UserError`` (one line) instead of printing the usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{self.prog}: {message}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="grpokit", description="RL for LLM policies: DGPO, DynaMO, ProxMO.")
+    parser = _Parser(prog="grpokit", description="RL for LLM policies: DGPO, DynaMO, ProxMO.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a policy (see configs/)")
@@ -135,11 +171,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run a command. A user's mistake ends as one line ``error: ...`` on stderr and exit code 2, without a
+    traceback unless ``GRPOKIT_DEBUG=1``; any other exception is a bug and keeps its traceback."""
     try:
+        args = build_parser().parse_args(argv)
         return args.run(args)
-    except (ConfigError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except UserError as error:
+        if os.environ.get("GRPOKIT_DEBUG") == "1":
+            traceback.print_exc()
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
 
 

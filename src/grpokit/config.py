@@ -18,7 +18,15 @@ from typing import Any
 import yaml
 
 
-class ConfigError(ValueError):
+class UserError(Exception):
+    """A mistake in what the user asked for (a config value, a data file, an argument, a run directory).
+
+    The message says what and where; ``grpokit`` prints it as one line ``error: <message>`` without a traceback
+    (``GRPOKIT_DEBUG=1`` shows the traceback too). Anything else that goes wrong is a bug and keeps its traceback.
+    """
+
+
+class ConfigError(UserError, ValueError):
     """A configuration key or value is wrong; the message names the key."""
 
 
@@ -33,7 +41,11 @@ class ModelConfig:
     name: str = _help(
         "built-in name (smollm2-135m-instruct, tiny-random), local directory or hub id", "smollm2-135m-instruct"
     )
-    dtype: str = _help("auto (bf16 where the hardware has it, else float32), float32 or bfloat16", "auto")
+    dtype: str = _help(
+        "compute dtype: auto (bf16 where the hardware has it natively, else float32), float32 or bfloat16; trained "
+        "weights and optimizer state are float32 either way (bf16 runs under autocast)",
+        "auto",
+    )
     device: str = _help("auto (CUDA when present), cpu or cuda[:N]", "auto")
     lora_r: int = _help("LoRA rank; 0 trains the full model", 0)
     lora_alpha: int = _help("LoRA alpha", 32)
@@ -121,6 +133,9 @@ class TrainConfig:
     loss_params: dict[str, Any] = _help("the loss's parameters (e.g. eps_low, eps_high, n, m)", factory=dict)
     loss_agg_mode: str = _help(
         "token-mean, seq-mean-token-sum, seq-mean-token-mean, seq-mean-token-sum-norm", "token-mean"
+    )
+    loss_scale_factor: int | None = _help(
+        "Dr. GRPO's constant normaliser of seq-mean-token-sum-norm, for the whole run (None: max_new_tokens)", None
     )
     advantage: str = _help("outcome advantage estimator (grpo, dr_grpo, rloo)", "grpo")
     advantage_params: dict[str, Any] = _help("the estimator's parameters", factory=dict)
@@ -226,8 +241,15 @@ def parse_override(text: str) -> tuple[str, Any]:
     try:
         value = yaml.safe_load(raw) if raw else ""
     except yaml.YAMLError as error:
-        raise ConfigError(f"override {key}: cannot read {raw!r}: {error}") from None
+        raise ConfigError(f"override {key}: cannot read {raw!r}: {_yaml_problem(error)}") from None
     return key.strip(), value
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML error in one line: what is wrong and, when YAML knows it, where (1-based line and column)."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
@@ -238,8 +260,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             data = yaml.safe_load(Path(path).read_text()) or {}
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist") from None
+        except OSError as error:
+            raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
         except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+            raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(error)}") from None
     for override in overrides or []:
         key, value = parse_override(override)
         _set_path(data, key, value)

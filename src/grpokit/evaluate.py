@@ -36,6 +36,8 @@ class EvalResult:
     correct: list[float]
     parsed_rate: float
     mean_length: float
+    truncated_rate: float = 0.0
+    untruncated_accuracy: float = math.nan  # accuracy on the responses that ended before the length limit
     avg_at_k: float | None = None
     pass_at_k: float | None = None
     k: int = 0
@@ -54,6 +56,8 @@ class EvalResult:
             f"{prefix}accuracy_se": self.accuracy_se,
             f"{prefix}parsed_rate": self.parsed_rate,
             f"{prefix}response_length": self.mean_length,
+            f"{prefix}truncated_rate": self.truncated_rate,
+            f"{prefix}untruncated_accuracy": self.untruncated_accuracy,
         }
         if self.k:
             out[f"{prefix}avg@{self.k}"] = self.avg_at_k
@@ -89,10 +93,13 @@ def evaluate(
             model, tokenizer, conversations, SamplingParams(0.0, 1.0, max_new_tokens), batch_size=batch_size
         )
         scores = [task.score(p, text) for p, text in zip(problems, greedy.texts, strict=True)]
+        ended = [s.correct for s, truncated in zip(scores, greedy.truncated.tolist(), strict=True) if not truncated]
         result = EvalResult(
             correct=[float(s.correct) for s in scores],
             parsed_rate=sum(s.parsed for s in scores) / len(scores),
             mean_length=greedy.response_mask.sum().item() / len(scores),
+            truncated_rate=greedy.truncated.float().mean().item(),
+            untruncated_accuracy=sum(ended) / len(ended) if ended else math.nan,
         )
         if samples > 0:
             generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)

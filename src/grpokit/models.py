@@ -10,6 +10,7 @@ Built-in names work offline:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -58,7 +59,7 @@ def cpu_supports_bf16() -> bool:
 
 
 def resolve_dtype(dtype: str, device: str | torch.device) -> torch.dtype:
-    """``auto``: bf16 on a GPU that supports it or a CPU with native bf16, float32 otherwise."""
+    """The compute dtype. ``auto``: bf16 on a GPU that supports it or a CPU with native bf16, float32 otherwise."""
     names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
     if dtype in names:
         return names[dtype]
@@ -67,6 +68,33 @@ def resolve_dtype(dtype: str, device: str | torch.device) -> torch.dtype:
     if torch.device(device).type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
     return torch.bfloat16 if cpu_supports_bf16() else torch.float32
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Mixed precision the standard way (Micikevicius et al., arXiv 1710.03740; what HF Trainer's ``bf16=True`` does).
+
+    Trained weights and the optimizer state stay float32 (``load_policy`` guarantees it); with ``compute =
+    bfloat16`` the forward pass runs under ``torch.autocast``, so matrix products are bf16 while every update is
+    applied to the float32 master weights. Updating bf16 weights directly would round away any step smaller than
+    half a bf16 unit (about 0.4% of the weight), i.e. most steps at RL learning rates.
+
+    Open one ``autocast()`` region per forward pass (or per generation), never around an optimizer step: autocast
+    caches the bf16 copies of the weights until its outermost region exits.
+    """
+
+    device: torch.device
+    compute: torch.dtype
+
+    @classmethod
+    def resolve(cls, dtype: str, device: str) -> Precision:
+        torch_device = resolve_device(device)
+        return cls(torch_device, resolve_dtype(dtype, torch_device))
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.compute == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.compute)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -180,14 +208,17 @@ def load_policy(
     """Load ``(model, tokenizer)`` from a built-in name, a local directory or a hub id.
 
     The tokenizer pads on the left (for batched generation) and always has a pad token; the model is in train
-    mode on ``device`` in ``dtype`` (see ``resolve_dtype``), wrapped with LoRA adapters when ``lora.r > 0``.
+    mode on ``device``, wrapped with LoRA adapters when ``lora.r > 0``. Every trainable weight is float32 (master
+    weights, see ``Precision``); ``dtype`` (the compute dtype, see ``resolve_dtype``) is the storage dtype only of
+    the frozen base weights under LoRA, whose adapters peft keeps in float32.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     torch_device = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, torch_device)
+    frozen_base = lora is not None and lora.r > 0
+    torch_dtype = resolve_dtype(dtype, torch_device) if frozen_base else torch.float32
     if name_or_path == TINY:
         model, tokenizer = tiny_policy(seed)
         model = model.to(torch_dtype)
@@ -207,7 +238,7 @@ def load_policy(
     tokenizer.clean_up_tokenization_spaces = False
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    if lora is not None and lora.r > 0:
+    if frozen_base:
         from peft import LoraConfig, get_peft_model
 
         model = get_peft_model(

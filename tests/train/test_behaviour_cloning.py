@@ -9,7 +9,7 @@ from grpokit.agent.manager import EnvPool, Turn
 from grpokit.agent.projection import project_action
 from grpokit.agent.prompts import expert_answer
 from grpokit.envs import make
-from grpokit.models import load_policy
+from grpokit.models import Precision, load_policy
 from grpokit.rollout import token_log_probs
 from grpokit.train.behaviour_cloning import clone_expert, expert_batch, expert_policy
 from grpokit.train.trainer import build_trainer
@@ -56,7 +56,7 @@ def test_cloning_raises_the_likelihood_of_the_expert_answer():
         max_turns=None,
         history_length=1,
         token_budget=4096,
-        device=torch.device("cpu"),
+        precision=Precision.resolve("float32", "cpu"),
     )
     assert len(losses) == 8 and losses[-1] < losses[0] - 1.0
     assert expert_log_likelihood() > before

@@ -93,11 +93,12 @@ def _grad_carrier(log_prob: Tensor) -> Tensor:
 
 
 def _bounds(eps_low: float | None, eps_high: float | None) -> tuple[float | None, float | None]:
-    for name, eps in (("eps_low", eps_low), ("eps_high", eps_high)):
-        if eps is not None and eps < 0:
-            raise ValueError(f"{name} must be >= 0, got {eps}")
-    if eps_low is not None and eps_low >= 1:
-        raise ValueError(f"eps_low must be < 1 (the lower bound 1-eps_low must stay positive), got {eps_low}")
+    """``(1-ε_low, 1+ε_high)`` (``None`` where ε is). ``ε_low`` must lie in (0, 1) so that the lower bound does;
+    ``ε_high`` only has to be > 0, since clip-higher and CISPO's truncation legitimately use large values."""
+    if eps_low is not None and not 0 < eps_low < 1:
+        raise ValueError(f"eps_low must be in (0, 1) (the lower bound 1-eps_low must lie in (0, 1)), got {eps_low}")
+    if eps_high is not None and eps_high <= 0:
+        raise ValueError(f"eps_high must be > 0, got {eps_high}")
     low = None if eps_low is None else 1.0 - eps_low
     high = None if eps_high is None else 1.0 + eps_high
     return low, high
@@ -176,6 +177,8 @@ def dgpo_loss(
     its ``exp(log π + n·sg(log π) − (n+1)·log π_old) / L^n`` written as ``r ·`` a detached coefficient, which
     has the same value and gradient and cannot overflow.
     """
+    if n < -1:
+        raise ValueError(f"n must be >= -1 (n = -1 is GPPO's low side; below it the weight grows as r -> 0), got {n}")
     if m <= 0:
         raise ValueError(f"m must be > 0 (use float('inf') to remove the high-side decay), got {m}")
     low, high = _bounds(eps_low, eps_high)
@@ -238,6 +241,8 @@ def gppo_loss(
     runs use verl's c=3). The betas default to 1 (plain GPPO); see ``cegppo``.
     As a weight on ``∇π`` the low side is ``const/π_θ``, which diverges as ``π_θ → 0`` (DGPO's motivation).
     """
+    if beta_low < 0 or beta_high < 0:
+        raise ValueError(f"beta_low and beta_high must be >= 0, got {beta_low}, {beta_high}")
     low, high = _bounds(eps_low, eps_high)
     ratio = torch.exp(torch.clamp(log_prob - old_log_prob, -LOG_RATIO_CLAMP, LOG_RATIO_CLAMP))
     ln = (ratio < low) & (advantages < 0)

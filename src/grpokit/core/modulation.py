@@ -50,6 +50,8 @@ def dynamo_modulate(
         raise ValueError(f"lambda_min must be in (0, 1], got {lambda_min}")
     if mu_max < 1:
         raise ValueError(f"mu_max must be >= 1, got {mu_max}")
+    if not 0 < eps_low < 1 or eps_high <= 0:
+        raise ValueError(f"eps_low must be in (0, 1) and eps_high > 0 (as for the losses), got {eps_low}, {eps_high}")
     for label, tensor in (
         ("old_log_prob", old_log_prob),
         ("entropy", entropy),

@@ -20,6 +20,7 @@ from grpokit.evaluate import EvalResult
 from grpokit.rollout import SamplingParams, generate
 from grpokit.train.behaviour_cloning import clone_expert
 from grpokit.train.trainer import TrainBatch, Trainer
+from grpokit.validation import user_errors
 
 EVAL_SEED_OFFSET = 10_000_000  # evaluation tasks never share a seed with training tasks
 WARM_START_SEED_OFFSET = 20_000_000  # nor do behaviour-cloning tasks
@@ -32,7 +33,6 @@ class AgentTrainer(Trainer):
 
     def _setup_data(self) -> None:
         agent = self.config.agent
-        CREDIT_ESTIMATORS.get(agent.credit)  # an unknown estimator fails now, listing the known ones
         env_params = dict(agent.env_params)
         eval_params = self.config.eval.params
         eval_env_params = (
@@ -40,7 +40,10 @@ class AgentTrainer(Trainer):
         )
         self.train_envs = EnvPool(lambda: make_env(agent.env, **env_params))
         self.eval_envs = EnvPool(lambda: make_env(agent.env, **eval_env_params))
-        self.train_envs.get(1)  # fail now on a bad name or parameter, not mid-run
+        with user_errors("agent.env_params"):  # fail now on a bad parameter value, not mid-run
+            self.train_envs.get(1)
+        with user_errors("eval"):
+            self.eval_envs.get(1)
         self.eval_seeds = [EVAL_SEED_OFFSET + self.config.seed * 1000 + i for i in range(self.config.eval.problems)]
 
     @property
@@ -53,14 +56,15 @@ class AgentTrainer(Trainer):
         def answer(turns: list[Turn]) -> list[Answer]:
             self.model.eval()
             try:
-                rollout = generate(
-                    self.model,
-                    self.tokenizer,
-                    [turn.conversation for turn in turns],
-                    params,
-                    generator=generator,
-                    batch_size=self.config.generation_batch_size,
-                )
+                with self.precision.autocast():
+                    rollout = generate(
+                        self.model,
+                        self.tokenizer,
+                        [turn.conversation for turn in turns],
+                        params,
+                        generator=generator,
+                        batch_size=self.config.generation_batch_size,
+                    )
             finally:
                 self.model.train()
             answers = []
@@ -158,7 +162,7 @@ class AgentTrainer(Trainer):
             max_turns=agent.max_turns,
             history_length=agent.history_length,
             token_budget=config.micro_batch_tokens,
-            device=self.device,
+            precision=self.precision,
             report=None if self.quiet else lambda step, loss: print(f"  cloning step {step:>3}  loss {loss:.3f}"),
         )
         if self.reference is not None:

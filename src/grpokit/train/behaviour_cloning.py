@@ -14,6 +14,7 @@ import torch
 
 from grpokit.agent.manager import Answer, EnvPool, Turn, run_episodes, step_rows
 from grpokit.agent.prompts import expert_answer
+from grpokit.models import Precision
 from grpokit.rollout import encode_prompts, token_log_probs
 from grpokit.train.trainer import TrainBatch
 
@@ -48,12 +49,13 @@ def clone_expert(
     max_turns: int | None,
     history_length: int,
     token_budget: int,
-    device: torch.device,
+    precision: Precision,
     report: Callable[[int, float], None] | None = None,
 ) -> list[float]:
     """``steps`` AdamW steps, each on the expert episodes of ``seeds(step)``; returns the loss of every step.
 
-    ``report(step, loss)`` is called after every step (progress output).
+    ``report(step, loss)`` is called after every step (progress output). The forward passes run in ``precision``;
+    the weights and AdamW state stay as loaded (float32, see ``grpokit.models.Precision``).
     """
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     losses = []
@@ -67,8 +69,9 @@ def clone_expert(
         optimizer.zero_grad(set_to_none=True)
         total = 0.0
         for micro in batch.micro_batches(torch.arange(len(batch)), token_budget):
-            sub = batch.select(micro, device)
-            log_probs, _ = token_log_probs(model, sub.input_ids, sub.attention_mask, sub.response_length)
+            sub = batch.select(micro, precision.device)
+            with precision.autocast():
+                log_probs, _ = token_log_probs(model, sub.input_ids, sub.attention_mask, sub.response_length)
             loss = -(log_probs * sub.response_mask).sum() / tokens
             loss.backward()
             total += loss.item()

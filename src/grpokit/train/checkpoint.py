@@ -2,19 +2,23 @@
 
 A checkpoint is a directory ``checkpoints/step_NNNNNN`` holding ``model/`` (``save_pretrained``: the full model, or
 the LoRA adapter, loadable by transformers/peft and by ``grpokit eval --model``) and ``trainer_state.pt``
-(optimizer, scheduler, RNG states, prompt statistics, data position). It is written under a temporary name and
-renamed into place; the pointer file ``checkpoints/latest`` is replaced atomically after that.
+(optimizer, scheduler, RNG states, prompt statistics, data position: plain data only, loaded with
+``weights_only=True``). It is written under a temporary name and renamed into place; the pointer file
+``checkpoints/latest`` is replaced atomically after that.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from grpokit.config import UserError
 
 LATEST = "latest"
 
@@ -76,4 +80,10 @@ def load_model_weights(model, checkpoint: Path) -> None:
 
 
 def load_trainer_state(checkpoint: Path) -> dict[str, Any]:
-    return torch.load(checkpoint / "trainer_state.pt", weights_only=False)
+    """The trainer state of ``checkpoint``, read as plain data (tensors, numbers, strings, containers) only: a file
+    that would build other objects, and so could run code, is refused with a ``UserError`` that names it."""
+    path = checkpoint / "trainer_state.pt"
+    try:
+        return torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise UserError(f"refusing to load {path}: it contains code/objects that are not plain data") from error

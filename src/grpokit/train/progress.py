@@ -57,7 +57,8 @@ class Progress:
         extra = f"  avg@{result.k} {result.avg_at_k:.3f}  pass@{result.k} {result.pass_at_k:.3f}" if result.k else ""
         self.print(
             f"[bold]{self.eval_label} {label}[/bold]: {result.accuracy:.3f} ± {result.accuracy_se:.3f} "
-            f"({problems} problems, greedy; parsed {result.parsed_rate:.2f}){extra}"
+            f"({problems} problems, greedy; parsed {result.parsed_rate:.2f}, truncated {result.truncated_rate:.2f}, "
+            f"length {result.mean_length:.1f}){extra}"
         )
 
     def print_summary(self, summary: dict[str, Any], run_dir: Path) -> None:

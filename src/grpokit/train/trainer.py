@@ -20,18 +20,19 @@ import torch
 import yaml
 from torch import Tensor
 
-from grpokit.config import TrainConfig, config_to_dict, load_config
+from grpokit.config import TrainConfig, UserError, config_to_dict, load_config
 from grpokit.core.advantages import compute_outcome_advantages
 from grpokit.core.allocation import PromptStats
 from grpokit.core.losses import aggregate_loss, compute_policy_loss, low_var_kl
 from grpokit.core.modulation import dynamo_modulate
 from grpokit.evaluate import EvalResult, evaluate, paired_gain
-from grpokit.models import LoraSettings, load_policy
+from grpokit.models import LoraSettings, Precision, load_policy
 from grpokit.plot import plot_run
 from grpokit.rollout import Rollout, SamplingParams, distinct_rows, generate, token_log_probs
 from grpokit.tasks import Problem, build_messages, make_task
 from grpokit.train.checkpoint import latest_checkpoint, load_model_weights, load_trainer_state, save_checkpoint
 from grpokit.train.logger import RunLogger, truncate_metrics
+from grpokit.validation import user_errors, validate_config
 
 
 class TrainingDivergedError(RuntimeError):
@@ -141,16 +142,17 @@ class Trainer:
     eval_label = "held-out accuracy"
 
     def __init__(self, config: TrainConfig, run_dir: Path | None = None, *, quiet: bool = False):
+        validate_config(config)
         self.config = config
         self.quiet = quiet
         torch.manual_seed(config.seed)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         self.run_dir = Path(run_dir or config.run_dir or f"runs/{config.loss}-{stamp}")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+        self._setup_data()  # before the model: a malformed data row fails in a second, not after a model load
 
         model_config = config.model
         lora = LoraSettings(r=model_config.lora_r, alpha=model_config.lora_alpha)
+        self.precision = Precision.resolve(model_config.dtype, model_config.device)
         self.model, self.tokenizer = load_policy(
             model_config.name, dtype=model_config.dtype, device=model_config.device, lora=lora, seed=config.seed
         )
@@ -161,7 +163,6 @@ class Trainer:
         if config.kl_coef > 0:
             self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
 
-        self._setup_data()
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
         warmup = max(config.warmup_steps, 0)
@@ -178,20 +179,25 @@ class Trainer:
         self.position = 0
         self.bad_updates_in_row = 0
         self.baseline_eval: EvalResult | None = None
+        # Only now that the model and the data are in place: a run that cannot start leaves no directory behind.
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
     def _setup_data(self) -> None:
         """The training problems and the held-out set (``AgentTrainer`` sets up environments instead)."""
         config = self.config
-        self.task = make_task(config.task.name, **config.task.params)
-        self.train_problems = self.task.problems(config.task.train_split, config.task.train_size, seed=config.seed)
-        if not self.train_problems:
-            raise ValueError(f"task {config.task.name!r} gave no {config.task.train_split!r} problems")
+        with user_errors("task"):
+            self.task = make_task(config.task.name, **config.task.params)
+            self.train_problems = self.task.problems(config.task.train_split, config.task.train_size, seed=config.seed)
+            if not self.train_problems:
+                raise ValueError(f"task {config.task.name!r} gave no {config.task.train_split!r} problems")
         eval_config = config.eval
-        self.eval_task = make_task(
-            eval_config.task or config.task.name,
-            **(eval_config.params if eval_config.params is not None else config.task.params),
-        )
-        self.eval_problems = self.eval_task.problems(eval_config.split, eval_config.problems, seed=config.seed)
+        with user_errors("eval"):
+            self.eval_task = make_task(
+                eval_config.task or config.task.name,
+                **(eval_config.params if eval_config.params is not None else config.task.params),
+            )
+            self.eval_problems = self.eval_task.problems(eval_config.split, eval_config.problems, seed=config.seed)
 
     @property
     def eval_size(self) -> int:
@@ -205,10 +211,10 @@ class Trainer:
         run_dir = Path(run_dir)
         checkpoint = latest_checkpoint(run_dir)
         if checkpoint is None:
-            raise FileNotFoundError(f"{run_dir} has no checkpoint to resume from (checkpoints/latest)")
+            raise UserError(f"{run_dir} has no checkpoint to resume from (checkpoints/latest)")
+        state = load_trainer_state(checkpoint)  # first: a file that is not plain data is refused before any work
         trainer = build_trainer(load_config(run_dir / "config.yaml"), run_dir, quiet=quiet)
         load_model_weights(trainer.model, checkpoint)
-        state = load_trainer_state(checkpoint)
         trainer.optimizer.load_state_dict(state["optimizer"])
         trainer.scheduler.load_state_dict(state["scheduler"])
         trainer.sampling_generator.set_state(state["sampling_generator"])
@@ -286,14 +292,15 @@ class Trainer:
         rows = [p for p, n in zip(problems, counts, strict=True) for _ in range(n)]  # metadata repeated n_i times
 
         self.model.eval()
-        rollout = generate(
-            self.model,
-            self.tokenizer,
-            [build_messages(p) for p in rows],
-            self.sampling,
-            generator=self.sampling_generator,
-            batch_size=config.generation_batch_size,
-        )
+        with self.precision.autocast():
+            rollout = generate(
+                self.model,
+                self.tokenizer,
+                [build_messages(p) for p in rows],
+                self.sampling,
+                generator=self.sampling_generator,
+                batch_size=config.generation_batch_size,
+            )
         self.model.train()
         generated = time.perf_counter()
 
@@ -312,6 +319,9 @@ class Trainer:
         for p, r in zip(rows, rewards, strict=True):
             groups.setdefault(p.id, []).append(r)
         lengths = rollout.response_mask.sum(dim=1).float()
+        # DynaMO's objective: the summed Bernoulli variance of the prompts' success estimates, sum p(1-p)/n_i, with
+        # p from every rollout so far, for these counts and for uniform ones.
+        success = [self.stats.num_correct(p.id) / max(self.stats.sample_count(p.id), 1) for p in problems]
         return {
             "reward/mean": sum(rewards) / len(rewards),
             "reward/accuracy": sum(s.correct for s in scores) / len(scores),
@@ -322,6 +332,8 @@ class Trainer:
             "allocation/counts": counts,
             "allocation/min": min(counts),
             "allocation/max": max(counts),
+            "allocation/bernoulli_variance": sum(q * (1 - q) / n for q, n in zip(success, counts, strict=True) if n),
+            "allocation/bernoulli_variance_uniform": sum(q * (1 - q) / config.group_size for q in success),
             **update_metrics,
             "time/generate_s": generated - started,
             "time/update_s": time.perf_counter() - generated,
@@ -343,9 +355,10 @@ class Trainer:
             values = torch.zeros_like(batch.old_log_probs)
             for micro in batch.micro_batches(torch.arange(len(batch)), self.config.micro_batch_tokens):
                 sub = batch.select(micro, self.device)
-                log_probs, _ = token_log_probs(
-                    model, sub.input_ids, sub.attention_mask, sub.response_length, temperature=self._temperature()
-                )
+                with self.precision.autocast():
+                    log_probs, _ = token_log_probs(
+                        model, sub.input_ids, sub.attention_mask, sub.response_length, temperature=self._temperature()
+                    )
                 values[micro, : sub.response_length] = log_probs.float().cpu()
             setattr(batch, name, values * batch.response_mask)
 
@@ -356,26 +369,12 @@ class Trainer:
         """``ppo_epochs`` × ``mini_batches`` optimizer updates over ``batch``."""
         config = self.config
         sums: dict[str, float] = {}
-        tokens_seen = 0.0
         grad_norms, skipped = [], 0
-        need_entropy_grad = config.entropy_coef > 0
         for _ in range(config.ppo_epochs):
             order = torch.randperm(len(batch), generator=self.shuffle_generator)
             for mini in order.chunk(min(config.mini_batches, len(batch))):
-                num_tokens = batch.response_mask[mini].sum().clamp(min=1).item()
-                num_seqs = (batch.response_mask[mini].sum(dim=1) > 0).sum().clamp(min=1).item()
                 self.optimizer.zero_grad(set_to_none=True)
-                finite = True
-                for micro in batch.micro_batches(mini, config.micro_batch_tokens):
-                    sub = batch.select(micro, self.device)
-                    loss, metrics = self._micro_batch_loss(sub, num_tokens, num_seqs, need_entropy_grad)
-                    finite &= bool(torch.isfinite(loss))
-                    if finite:
-                        loss.backward()
-                    weight = sub.response_mask.sum().item()
-                    tokens_seen += weight
-                    for key, value in metrics.items():
-                        sums[key] = sums.get(key, 0.0) + value * weight
+                finite = self.accumulate_gradients(batch, mini, sums)
                 grad_norm = torch.nn.utils.clip_grad_norm_(
                     [p for p in self.model.parameters() if p.requires_grad], config.max_grad_norm
                 )
@@ -395,32 +394,61 @@ class Trainer:
                 grad_norms.append(grad_norm.item())
                 self.optimizer.step()
                 self.scheduler.step()
-        out = {key: value / max(tokens_seen, 1.0) for key, value in sums.items()}
+        tokens_seen = max(sums.pop("tokens", 0.0), 1.0)
+        out = {key: value / tokens_seen for key, value in sums.items()}
         out["train/grad_norm"] = sum(grad_norms) / len(grad_norms) if grad_norms else math.nan
         out["train/skipped_updates"] = skipped
         out["train/lr"] = self.scheduler.get_last_lr()[0]
         return out
+
+    def accumulate_gradients(self, batch: TrainBatch, rows: Tensor, sums: dict[str, float]) -> bool:
+        """Backpropagate the loss of the mini-batch ``rows``, one token-budget micro-batch at a time.
+
+        Every aggregate is normalised by the whole mini-batch (its tokens, its sequences, or the run's constant), so
+        the accumulated gradient equals one pass over the mini-batch. Token-weighted metric sums and the token count
+        (``"tokens"``) are added to ``sums``. Returns False, and stops backpropagating, at a non-finite loss.
+        """
+        num_tokens = batch.response_mask[rows].sum().clamp(min=1).item()
+        num_seqs = (batch.response_mask[rows].sum(dim=1) > 0).sum().clamp(min=1).item()
+        finite = True
+        for micro in batch.micro_batches(rows, self.config.micro_batch_tokens):
+            sub = batch.select(micro, self.device)
+            loss, metrics = self._micro_batch_loss(sub, num_tokens, num_seqs, self.config.entropy_coef > 0)
+            finite &= bool(torch.isfinite(loss))
+            if finite:
+                loss.backward()
+            weight = sub.response_mask.sum().item()
+            sums["tokens"] = sums.get("tokens", 0.0) + weight
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + value * weight
+        return finite
 
     def _micro_batch_loss(
         self, sub: TrainBatch, num_tokens: float, num_seqs: float, need_entropy_grad: bool
     ) -> tuple[Tensor, dict[str, float]]:
         config = self.config
         mask = sub.response_mask
-        log_probs, entropy = token_log_probs(
-            self.model,
-            sub.input_ids,
-            sub.attention_mask,
-            sub.response_length,
-            temperature=self._temperature(),
-            with_entropy=True,
-            entropy_grad=need_entropy_grad,
-        )
+        with self.precision.autocast():  # the forward pass only; backward runs outside the region
+            log_probs, entropy = token_log_probs(
+                self.model,
+                sub.input_ids,
+                sub.attention_mask,
+                sub.response_length,
+                temperature=self._temperature(),
+                with_entropy=True,
+                entropy_grad=need_entropy_grad,
+            )
         advantages = sub.advantages[:, None].expand_as(log_probs)
         if config.modulation.enabled:
             advantages = dynamo_modulate(
                 advantages, log_probs.detach(), sub.old_log_probs, entropy.detach(), mask, **config.modulation.params
             )
-        counts = {"batch_num_tokens": num_tokens, "batch_num_seqs": num_seqs}
+        # One normaliser for the whole run in every term (Dr. GRPO's constant; the others ignore it).
+        counts = {
+            "batch_num_tokens": num_tokens,
+            "batch_num_seqs": num_seqs,
+            "loss_scale_factor": config.loss_scale_factor or config.max_new_tokens,
+        }
         loss, metrics = compute_policy_loss(
             config.loss,
             log_probs,
@@ -448,17 +476,18 @@ class Trainer:
 
     def run_eval(self) -> EvalResult:
         config = self.config.eval
-        return evaluate(
-            self.model,
-            self.tokenizer,
-            self.eval_task,
-            self.eval_problems,
-            max_new_tokens=config.max_new_tokens or self.config.max_new_tokens,
-            samples=config.samples,
-            temperature=config.temperature,
-            batch_size=config.batch_size,
-            seed=self.config.seed,
-        )
+        with self.precision.autocast():
+            return evaluate(
+                self.model,
+                self.tokenizer,
+                self.eval_task,
+                self.eval_problems,
+                max_new_tokens=config.max_new_tokens or self.config.max_new_tokens,
+                samples=config.samples,
+                temperature=config.temperature,
+                batch_size=config.batch_size,
+                seed=self.config.seed,
+            )
 
     def train(self) -> dict[str, Any]:
         """Run to ``config.steps`` with evaluation before, every ``eval.every`` steps and after; returns the summary."""
@@ -510,6 +539,15 @@ class Trainer:
         plot_run(self.run_dir)
         progress.print_summary(summary, self.run_dir)
         return summary
+
+
+def finished_step(run_dir: Path) -> int | None:
+    """The last step of a run that has already finished (``eval.json`` written, final checkpoint at ``steps``)."""
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None or not (run_dir / "eval.json").exists():
+        return None
+    step = int(checkpoint.name.removeprefix("step_"))
+    return step if step >= load_config(run_dir / "config.yaml").steps else None
 
 
 def build_trainer(config: TrainConfig, run_dir: Path | None = None, *, quiet: bool = False) -> Trainer:

@@ -1,0 +1,144 @@
+"""DGPO and DynaMO against their baselines on the main job: small-scale evidence of the papers' mechanisms.
+
+    .venv/bin/python benchmarks/loss_study.py --study losses --seeds 0 1 2
+    .venv/bin/python benchmarks/loss_study.py --study dynamo --seeds 0 1 2
+    .venv/bin/python benchmarks/loss_study.py --study losses --report-only     # tables from finished runs
+
+Each arm is ``grpokit train --config configs/cpu-demo.yaml`` (the main job) with the arm's overrides and a seed, run
+one after another (the CPU has two cores) under ``runs/<study>-study/<arm>/seed<k>``; a finished run is not run
+again. The report, ``docs/<study>-study.md`` plus ``docs/<study>-study.png``, gives per arm and seed the held-out
+gain ± paired SE, and averaged over steps the policy entropy, the share of tokens outside the trust region on each
+side (``clipfrac_low`` / ``clipfrac_high``: the tokens whose gradient GRPO drops and DGPO decays), the share of mixed
+groups, DynaMO's objective sum p(1-p)/n_i against uniform allocation, and seconds per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from grpokit.evaluate import standard_error
+from grpokit.train.logger import read_metrics
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "configs" / "cpu-demo.yaml"
+EPS = "eps_low: 0.2, eps_high: 0.2"
+
+STUDIES: dict[str, dict[str, list[str]]] = {
+    "losses": {
+        "ppo (GRPO clip)": ["loss=ppo", f"loss_params={{{EPS}}}"],
+        "cispo": ["loss=cispo", "loss_params={eps_high: 0.2}"],
+        "gppo": ["loss=gppo", f"loss_params={{{EPS}}}"],
+        "sapo": ["loss=sapo", "loss_params={}"],
+        "dgpo n=1 m=2": ["loss=dgpo", f"loss_params={{{EPS}, n: 1, m: 2}}"],
+        "dgpo n=2 m=4": ["loss=dgpo", f"loss_params={{{EPS}, n: 2, m: 4}}"],
+    },
+    "dynamo": {
+        "uniform, no modulation": [],
+        "allocation": ["allocation.enabled=true"],
+        "modulation": ["modulation.enabled=true"],
+        "allocation + modulation": ["allocation.enabled=true", "modulation.enabled=true"],
+    },
+}
+STEP_AVERAGES = {
+    "entropy": "train/entropy",
+    "clip low": "loss/clipfrac_low",
+    "clip high": "loss/clipfrac_high",
+    "mixed groups": "reward/mixed_groups",
+    "Σp(1-p)/n": "allocation/bernoulli_variance",
+    "uniform Σp(1-p)/n": "allocation/bernoulli_variance_uniform",
+    "s/step": "time/step_s",
+}
+
+
+def slug(arm: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in arm).strip("-")
+
+
+def run_arm(run_dir: Path, overrides: list[str], seed: int, extra: list[str]) -> None:
+    if (run_dir / "eval.json").exists():
+        return
+    command = [sys.executable, "-m", "grpokit.cli", "train", "--config", str(CONFIG)]
+    command += [f"run_dir={run_dir}", f"seed={seed}", "tensorboard=false", *overrides, *extra]
+    print(" ".join(command), flush=True)
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    print(f"  {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def mean(values: list[float]) -> float:
+    finite = [v for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
+def summarise(run_dir: Path) -> dict[str, float]:
+    summary = json.loads((run_dir / "eval.json").read_text())
+    steps = [row for row in read_metrics(run_dir) if "time/step_s" in row]
+    out = {"gain": summary["gain"], "gain_se": summary["gain_se"]}
+    out.update({name: mean([row.get(key, math.nan) for row in steps]) for name, key in STEP_AVERAGES.items()})
+    out["entropy_curve"] = [row.get("train/entropy", math.nan) for row in steps]
+    return out
+
+
+def report(study: str, root: Path, seeds: list[int]) -> str:
+    header = ["arm", "gain per seed (± paired SE)", "mean gain ± SE over seeds", *STEP_AVERAGES]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    curves = {}
+    for arm in STUDIES[study]:
+        runs = [root / slug(arm) / f"seed{s}" for s in seeds if (root / slug(arm) / f"seed{s}" / "eval.json").exists()]
+        if not runs:
+            continue
+        rows = [summarise(r) for r in runs]
+        gains = [100 * r["gain"] for r in rows]
+        per_seed = ", ".join(f"{100 * r['gain']:+.1f} ± {100 * r['gain_se']:.1f}" for r in rows)
+        cells = [arm, per_seed, f"{mean(gains):+.1f} ± {standard_error(gains):.1f}"]
+        cells += [f"{mean([r[name] for r in rows]):.3g}" for name in STEP_AVERAGES]
+        lines.append("| " + " | ".join(cells) + " |")
+        curves[arm] = [r["entropy_curve"] for r in rows]
+    plot_entropy(curves, REPO / "docs" / f"{study}-study.png")
+    return "\n".join(lines)
+
+
+def plot_entropy(curves: dict[str, list[list[float]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for arm, runs in curves.items():
+        length = min(len(c) for c in runs)
+        axis.plot(range(1, length + 1), [mean([c[i] for c in runs]) for i in range(length)], label=arm)
+    axis.set_xlabel("training step")
+    axis.set_ylabel("policy entropy (mean over seeds)")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--study", choices=sorted(STUDIES), required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--root", type=Path, help="where the runs go (default runs/<study>-study)")
+    parser.add_argument("--report-only", action="store_true", help="only summarise the finished runs")
+    parser.add_argument("overrides", nargs="*", help="extra config overrides for every arm")
+    args = parser.parse_args()
+    root = args.root or REPO / "runs" / f"{args.study}-study"
+    if not args.report_only:
+        for seed in args.seeds:  # seed-major: an interrupted study still has every arm on the first seeds
+            for arm, overrides in STUDIES[args.study].items():
+                run_arm(root / slug(arm) / f"seed{seed}", overrides, seed, args.overrides)
+    table = report(args.study, root, args.seeds)
+    print(table)
+    (REPO / "docs" / f"{args.study}-study-table.md").write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
