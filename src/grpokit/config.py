@@ -127,6 +127,11 @@ class TrainConfig:
     temperature: float = _help("sampling temperature of training rollouts", 1.0)
     top_p: float = _help("nucleus sampling of training rollouts", 1.0)
     max_new_tokens: int = _help("response limit", 64)
+    truncated_reward: float | None = _help(
+        "reward of a response cut off at max_new_tokens, whatever its last number (None: scored like the others); "
+        "DAPO (arXiv 2503.14476) counts such rewards as noise",
+        None,
+    )
     generation_batch_size: int = _help("sequences generated together", 64)
 
     loss: str = _help("policy loss from grpokit.core.losses (ppo, dgpo, cispo, gppo, cegppo, sapo, gspo)", "dgpo")

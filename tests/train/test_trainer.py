@@ -120,3 +120,14 @@ def test_kl_to_reference_and_entropy_bonus_are_logged(tmp_path):
     metrics = trainer.train_step()
     assert metrics["train/kl_ref"] >= 0
     assert metrics["train/entropy"] > 0
+
+
+def test_truncated_reward_replaces_the_score_of_responses_cut_off_at_the_limit(tmp_path):
+    scored = Trainer(tiny_config(tmp_path / "scored", "max_new_tokens=2"), quiet=True).train_step()
+    replaced = Trainer(
+        tiny_config(tmp_path / "replaced", "max_new_tokens=2", "truncated_reward=-0.5"), quiet=True
+    ).train_step()
+    assert scored["response/truncated_rate"] == replaced["response/truncated_rate"] == 1.0
+    assert scored["reward/mean"] > 0  # the parity task pays for half of the responses
+    assert replaced["reward/mean"] == -0.5
+    assert replaced["reward/accuracy"] == scored["reward/accuracy"]  # correctness is still what the task says

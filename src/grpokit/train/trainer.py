@@ -307,6 +307,8 @@ class Trainer:
         scores = [self.task.score(p, text) for p, text in zip(rows, rollout.texts, strict=True)]
         self.stats.update_many([p.id for p in rows], [s.correct for s in scores])  # before any reordering
         rewards = [s.reward for s in scores]
+        if config.truncated_reward is not None:  # a response cut off at the limit never gave its final answer
+            rewards = [config.truncated_reward if cut else r for r, cut in zip(rewards, rollout.truncated, strict=True)]
         advantages = compute_outcome_advantages(
             config.advantage, rewards, [p.id for p in rows], **config.advantage_params
         )
