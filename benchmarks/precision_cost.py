@@ -1,6 +1,6 @@
 """What mixed precision costs or saves per training step on this machine: float32 vs mixed vs pure bf16.
 
-    .venv/bin/python benchmarks/precision_cost.py                 # a random Llama of SmolLM2-135M's width, 4 layers
+    .venv/bin/python benchmarks/precision_cost.py                 # a random Llama of SmolLM2-135M's width, 2 layers
     .venv/bin/python benchmarks/precision_cost.py --layers 30     # SmolLM2-135M's full depth
 
 The same forward + backward + AdamW step on the same batch, side by side in one process:
@@ -58,10 +58,10 @@ def step_time(model, precision: Precision, ids: torch.Tensor, steps: int) -> tup
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--tokens", type=int, default=96)
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=2)
     args = parser.parse_args()
     ids = torch.randint(0, 49152, (args.batch, args.tokens), generator=torch.Generator().manual_seed(0))
     cpu = torch.device("cpu")
@@ -70,7 +70,7 @@ def main() -> None:
         "mixed (fp32 master, bf16 autocast)": (torch.float32, Precision(cpu, torch.bfloat16)),
         "pure bf16 (old)": (torch.bfloat16, Precision(cpu, torch.float32)),
     }
-    print(f"CPU native bf16: {cpu_supports_bf16()}; {args.layers} layers, batch {args.batch} × {args.tokens} tokens")
+    print(f"CPU native bf16: {cpu_supports_bf16()}; {args.layers} layers, batch {args.batch} x {args.tokens} tokens")
     print("| precision | s/step | ratio to float32 | weights changed by one lr-1e-6 step |")
     print("| --- | --- | --- | --- |")
     reference = None
