@@ -170,31 +170,35 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check ``value`` against the annotation ``tp`` (ints pass as floats); raise ``ConfigError`` naming ``key``."""
+def coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; raise ``ConfigError`` naming ``key``.
+
+    Ints pass as floats, a string that reads as a number becomes a float where one is expected (YAML 1.1 reads
+    ``3e-5`` as a string), a list passes for a tuple, and annotations other than simple types are not checked.
+    """
     origin = typing.get_origin(tp)
     if origin in (types.UnionType, typing.Union):
         options = typing.get_args(tp)
-        if value is None and type(None) in options:
-            return None
+        if (value is None and type(None) in options) or (isinstance(value, str) and str in options):
+            return value
         for option in options:
             if option is type(None):
                 continue
             try:
-                return _coerce(value, option, key)
+                return coerce(value, option, key)
             except ConfigError:
                 continue
-        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
     if tp is Any:
         return value
-    if origin is dict:
+    if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
         return dict(value)
-    if origin is list:
-        if not isinstance(value, list):
+    if origin in (list, tuple) or tp in (list, tuple):
+        if not isinstance(value, list | tuple):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
-        return list(value)
+        return value
     if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if tp is float and isinstance(value, str):  # YAML 1.1 reads 3e-5 (no dot) as a string
@@ -206,6 +210,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return value
     if tp in (str, bool) and isinstance(value, tp):
         return value
+    if tp is type(None) and value is None:
+        return None
+    if tp not in (float, int, str, bool, dict, type(None)):
+        return value  # e.g. a tensor or callable parameter: left to the function
     raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
 
 
@@ -224,7 +232,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
         if dataclasses.is_dataclass(hints[key]):
             kwargs[key] = _build(hints[key], value, f"{path}.")
         else:
-            kwargs[key] = _coerce(value, hints[key], path)
+            kwargs[key] = coerce(value, hints[key], path)
     return cls(**kwargs)
 
 

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import functools
 import os
-import types
 import typing
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from grpokit.config import ConfigError, TrainConfig
+from grpokit.config import ConfigError, TrainConfig, coerce
 
 # Estimators that compare a response with the other responses to its prompt: a group of one has nothing to compare.
 GROUP_RELATIVE_ESTIMATORS = ("grpo", "dr_grpo", "rloo")
@@ -178,8 +177,7 @@ def check_task(name: str, params: dict[str, Any], name_key: str, params_key: str
 
 def check_params(fn: Callable[..., Any], params: dict[str, Any], key: str, what: str) -> None:
     """``params`` must be keyword parameters of ``fn`` (called ``what`` in errors) whose values fit their
-    annotations (simple types only). A string that reads as a number where a float is expected (YAML's ``3e-4``)
-    is replaced by the float."""
+    annotations, checked and converted in place by ``grpokit.config.coerce`` as the top-level keys are."""
     from grpokit.core.registry import check_params as check_names
 
     try:
@@ -191,33 +189,9 @@ def check_params(fn: Callable[..., Any], params: dict[str, Any], key: str, what:
     except (NameError, TypeError):  # annotations that do not resolve: only the names can be checked
         return
     for name, value in params.items():
-        expected = hints.get(name, Any)
-        if isinstance(value, str) and not _fits(value, expected) and _fits(1.0, expected):
-            with suppress(ValueError):
-                params[name] = value = float(value)
-        if not _fits(value, expected):
-            shown = getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
-            raise ConfigError(f"{_join(key, name)}: expected {shown}, got {value!r} ({type(value).__name__})")
-
-
-def _fits(value: Any, expected: Any) -> bool:
-    """Whether ``value`` fits a simple annotation (numbers, str, bool, None, lists, mappings, their unions)."""
-    if typing.get_origin(expected) in (types.UnionType, typing.Union):
-        return any(_fits(value, option) for option in typing.get_args(expected))
-    container = typing.get_origin(expected) or expected
-    if expected is type(None):
-        return value is None
-    if expected is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if expected is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if expected in (str, bool):
-        return isinstance(value, expected)
-    if container in (list, tuple):  # YAML gives lists where a function takes a tuple
-        return isinstance(value, list | tuple)
-    if container is dict:
-        return isinstance(value, dict)
-    return True
+        checked = coerce(value, hints.get(name, Any), _join(key, name))
+        if isinstance(value, str):  # only YAML's numbers read as text change; an int stays an int
+            params[name] = checked
 
 
 def _join(key: str, name: str) -> str:

@@ -415,7 +415,7 @@ class Trainer:
         finite = True
         for micro in batch.micro_batches(rows, self.config.micro_batch_tokens):
             sub = batch.select(micro, self.device)
-            loss, metrics = self._micro_batch_loss(sub, num_tokens, num_seqs, self.config.entropy_coef > 0)
+            loss, metrics = self._micro_batch_loss(sub, num_tokens, num_seqs)
             finite &= bool(torch.isfinite(loss))
             if finite:
                 loss.backward()
@@ -425,9 +425,7 @@ class Trainer:
                 sums[key] = sums.get(key, 0.0) + value * weight
         return finite
 
-    def _micro_batch_loss(
-        self, sub: TrainBatch, num_tokens: float, num_seqs: float, need_entropy_grad: bool
-    ) -> tuple[Tensor, dict[str, float]]:
+    def _micro_batch_loss(self, sub: TrainBatch, num_tokens: float, num_seqs: float) -> tuple[Tensor, dict[str, float]]:
         config = self.config
         mask = sub.response_mask
         with self.precision.autocast():  # the forward pass only; backward runs outside the region
@@ -438,7 +436,7 @@ class Trainer:
                 sub.response_length,
                 temperature=self._temperature(),
                 with_entropy=True,
-                entropy_grad=need_entropy_grad,
+                entropy_grad=config.entropy_coef > 0,
             )
         advantages = sub.advantages[:, None].expand_as(log_probs)
         if config.modulation.enabled:
@@ -470,7 +468,7 @@ class Trainer:
             kl = aggregate_loss(low_var_kl(log_probs, sub.ref_log_probs), mask, config.loss_agg_mode, **counts)
             loss = loss + config.kl_coef * kl
             out["train/kl_ref"] = kl.item() * to_micro_scale
-        if need_entropy_grad:
+        if config.entropy_coef > 0:
             loss = loss - config.entropy_coef * entropy_mean
         return loss, out
 
