@@ -1,6 +1,6 @@
 """Steps per second of grpokit's trainer and TRL's ``GRPOTrainer`` on the same model, task, batch and lengths.
 
-    pip install -e '.[bench]'      # TRL (and datasets) are a benchmark-only extra
+    pip install -e '.[trl]'      # TRL (and datasets) are a benchmark-only extra
     .venv/bin/python benchmarks/trl_comparison.py --model tiny-random
     .venv/bin/python benchmarks/trl_comparison.py --model smollm2-135m-instruct --steps 3
 
@@ -71,7 +71,7 @@ def time_trl(model_dir: str, args, scratch: Path) -> float:
         from transformers import TrainerCallback
         from trl import GRPOConfig, GRPOTrainer
     except ImportError:
-        raise SystemExit("TRL is a benchmark-only extra: pip install -e '.[bench]'") from None
+        raise SystemExit("TRL is a benchmark-only extra: pip install -e '.[trl]'") from None
 
     problems = make_task("arithmetic", **TASK).problems("train", 256, seed=0)
     dataset = Dataset.from_list([{"prompt": build_messages(p), "answer": p.answer} for p in problems])
