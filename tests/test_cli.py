@@ -48,7 +48,7 @@ def test_train_then_resume_then_plot(tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "held-out accuracy before training" in out and "gain" in out
-    for name in ("config.yaml", "metrics.jsonl", "eval.json", "checkpoints/latest"):
+    for name in ("config.yaml", "metrics.jsonl", "eval.json", "checkpoints/latest", "plots/curves.png"):
         assert (run / name).exists(), name
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     assert json.loads((run / "eval.json").read_text())["steps"] == 2

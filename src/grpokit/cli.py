@@ -13,7 +13,9 @@ from grpokit.config import ConfigError, UserError, config_help, load_config
 
 
 def _train(args: argparse.Namespace) -> int:
-    from grpokit.train.trainer import Trainer, TrainingDivergedError, build_trainer, finished_step
+    from grpokit.plot import plot_run
+    from grpokit.train.factory import build_trainer, resume_trainer
+    from grpokit.train.trainer import TrainingDivergedError, finished_step
 
     if args.help_config:
         for key, text, default in config_help():
@@ -26,7 +28,7 @@ def _train(args: argparse.Namespace) -> int:
         if done is not None:
             print(f"grpokit: {args.resume} already finished at step {done}; nothing to do")
             return 0
-        trainer = Trainer.resume(args.resume)
+        trainer = resume_trainer(args.resume)
     else:
         trainer = build_trainer(load_config(args.config, args.overrides))
     try:
@@ -34,6 +36,7 @@ def _train(args: argparse.Namespace) -> int:
     except TrainingDivergedError as error:
         print(f"error: {error}", file=sys.stderr)
         return 3
+    plot_run(trainer.run_dir)  # plotting sits above the trainer: it reads the metrics.jsonl the run wrote
     return 0
 
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from grpokit.train.agent_trainer import AgentTrainer
+from grpokit.train.factory import build_trainer, resume_trainer
 from grpokit.train.logger import read_metrics
-from grpokit.train.trainer import Trainer, build_trainer
 from tests.helpers import run_metrics, tiny_agent_config
 
 
@@ -49,7 +49,7 @@ def test_a_resumed_agent_run_equals_the_uninterrupted_run(tmp_path, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         build_trainer(tiny_agent_config(tmp_path / "cut", *overrides), quiet=True).train()
     monkeypatch.setattr(AgentTrainer, "train_step", original_step)
-    resumed = Trainer.resume(tmp_path / "cut", quiet=True)
+    resumed = resume_trainer(tmp_path / "cut", quiet=True)
     assert isinstance(resumed, AgentTrainer) and resumed.step == 2
     resumed.train()
 

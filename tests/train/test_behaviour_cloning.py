@@ -12,7 +12,7 @@ from grpokit.envs import make
 from grpokit.models import Precision, load_policy
 from grpokit.rollout import token_log_probs
 from grpokit.train.behaviour_cloning import clone_expert, expert_batch, expert_policy
-from grpokit.train.trainer import build_trainer
+from grpokit.train.factory import build_trainer
 from tests.helpers import ParityRoom, tiny_agent_config
 
 

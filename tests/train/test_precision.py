@@ -12,7 +12,8 @@ from grpokit.agent.manager import EnvPool
 from grpokit.envs import make
 from grpokit.models import Precision, load_policy
 from grpokit.train.behaviour_cloning import clone_expert
-from grpokit.train.trainer import TrainBatch, Trainer, build_trainer
+from grpokit.train.factory import build_trainer
+from grpokit.train.trainer import TrainBatch, Trainer
 from tests.helpers import ParityRoom, tiny_agent_config, tiny_config
 
 LR = 1e-6

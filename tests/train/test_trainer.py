@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from grpokit.train.checkpoint import latest_checkpoint
+from grpokit.train.factory import resume_trainer
 from grpokit.train.logger import read_metrics
 from grpokit.train.trainer import Trainer, TrainingDivergedError
 from tests.helpers import run_metrics, tiny_config
@@ -65,7 +66,7 @@ def test_resumed_run_equals_the_uninterrupted_run(tmp_path, monkeypatch):
         Trainer(tiny_config(tmp_path / "cut", *overrides), quiet=True).train()
     assert latest_checkpoint(tmp_path / "cut").name == "step_000002"
     monkeypatch.setattr(Trainer, "train_step", original_step)
-    Trainer.resume(tmp_path / "cut", quiet=True).train()
+    resume_trainer(tmp_path / "cut", quiet=True).train()
 
     assert run_metrics(tmp_path / "cut") == run_metrics(tmp_path / "full")
     full = json.loads((tmp_path / "full" / "eval.json").read_text())

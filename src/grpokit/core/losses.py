@@ -347,6 +347,23 @@ def gspo_loss(
 # ----------------------------------------------------------------------------------------------- entry point
 
 
+def prepare_loss_inputs(
+    log_prob: Tensor, old_log_prob: Tensor, advantages: Tensor, response_mask: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(log_prob, old_log_prob, advantages, mask)`` as every policy loss receives them: in at least float32,
+    padding replaced by zeros before any arithmetic (so it may hold anything, NaN included), ``old_log_prob`` and
+    ``advantages`` detached, ``advantages`` expanded to ``log_prob``'s shape, ``mask`` 1.0/0.0 in that dtype."""
+    dtype = torch.promote_types(log_prob.dtype, torch.float32)
+    valid = response_mask.bool()
+    zero = torch.zeros((), dtype=dtype, device=log_prob.device)
+    return (
+        torch.where(valid, log_prob.to(dtype), zero),
+        torch.where(valid, old_log_prob.detach().to(dtype), zero),
+        torch.where(valid, advantages.detach().expand_as(log_prob).to(dtype), zero),
+        valid.to(dtype),
+    )
+
+
 def compute_policy_loss(
     name: str,
     log_prob: Tensor,
@@ -392,14 +409,8 @@ def compute_policy_loss(
             f"advantages of shape {tuple(advantages.shape)} do not broadcast to {tuple(log_prob.shape)}"
         ) from None
 
-    dtype = torch.promote_types(log_prob.dtype, torch.float32)
-    valid = response_mask.bool()
-    mask = valid.to(dtype)
-    zero = torch.zeros((), dtype=dtype, device=log_prob.device)
-    log_prob = torch.where(valid, log_prob.to(dtype), zero)
-    old_log_prob = torch.where(valid, old_log_prob.detach().to(dtype), zero)
-    advantages = torch.where(valid, advantages.detach().to(dtype), zero)
-
+    log_prob, old_log_prob, advantages, mask = prepare_loss_inputs(log_prob, old_log_prob, advantages, response_mask)
+    dtype = mask.dtype
     loss_mat, regions = loss_fn(log_prob, old_log_prob, advantages, mask, **params)
     loss = aggregate_loss(
         loss_mat,

@@ -20,17 +20,16 @@ import torch
 import yaml
 from torch import Tensor
 
-from grpokit.config import TrainConfig, UserError, config_to_dict, load_config
+from grpokit.config import TrainConfig, config_to_dict, load_config
 from grpokit.core.advantages import compute_outcome_advantages
 from grpokit.core.allocation import PromptStats
 from grpokit.core.losses import aggregate_loss, compute_policy_loss, low_var_kl
 from grpokit.core.modulation import dynamo_modulate
 from grpokit.evaluate import EvalResult, evaluate, paired_gain
 from grpokit.models import LoraSettings, Precision, load_policy
-from grpokit.plot import plot_run
 from grpokit.rollout import Rollout, SamplingParams, distinct_rows, generate, token_log_probs
 from grpokit.tasks import Problem, build_messages, make_task
-from grpokit.train.checkpoint import latest_checkpoint, load_model_weights, load_trainer_state, save_checkpoint
+from grpokit.train.checkpoint import latest_checkpoint, load_model_weights, save_checkpoint
 from grpokit.train.logger import RunLogger, truncate_metrics
 from grpokit.validation import user_errors, validate_config
 
@@ -137,7 +136,8 @@ class TrainBatch:
 
 
 class Trainer:
-    """Build with a ``TrainConfig`` (or resume with ``Trainer.resume(run_dir)``), then call ``train()``."""
+    """Build with a ``TrainConfig`` (or through ``grpokit.train.factory``: ``build_trainer``, ``resume_trainer``),
+    then call ``train()``."""
 
     eval_label = "held-out accuracy"
 
@@ -205,28 +205,22 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------ resume
 
-    @classmethod
-    def resume(cls, run_dir: str | Path, *, quiet: bool = False) -> Trainer:
-        """Continue the run in ``run_dir`` from its latest checkpoint with its saved configuration."""
-        run_dir = Path(run_dir)
-        checkpoint = latest_checkpoint(run_dir)
-        if checkpoint is None:
-            raise UserError(f"{run_dir} has no checkpoint to resume from (checkpoints/latest)")
-        state = load_trainer_state(checkpoint)  # first: a file that is not plain data is refused before any work
-        trainer = build_trainer(load_config(run_dir / "config.yaml"), run_dir, quiet=quiet)
-        load_model_weights(trainer.model, checkpoint)
-        trainer.optimizer.load_state_dict(state["optimizer"])
-        trainer.scheduler.load_state_dict(state["scheduler"])
-        trainer.sampling_generator.set_state(state["sampling_generator"])
-        trainer.shuffle_generator.set_state(state["shuffle_generator"])
+    def restore(self, checkpoint: Path, state: dict[str, Any]) -> None:
+        """Continue from ``checkpoint``: its weights, and ``state`` (its ``load_trainer_state``, the inverse of
+        ``_state``); metrics logged after its step are dropped. ``grpokit.train.factory.resume_trainer`` builds the
+        right trainer for a run directory and calls this."""
+        load_model_weights(self.model, checkpoint)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.sampling_generator.set_state(state["sampling_generator"])
+        self.shuffle_generator.set_state(state["shuffle_generator"])
         torch.set_rng_state(state["torch_rng"])
-        trainer.stats.load_state_dict(state["prompt_stats"])
-        trainer.step, trainer.epoch, trainer.position = state["step"], state["epoch"], state["position"]
-        trainer.bad_updates_in_row = state["bad_updates_in_row"]
+        self.stats.load_state_dict(state["prompt_stats"])
+        self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
+        self.bad_updates_in_row = state["bad_updates_in_row"]
         if state.get("baseline_eval") is not None:
-            trainer.baseline_eval = EvalResult(**state["baseline_eval"])
-        truncate_metrics(run_dir, trainer.step)
-        return trainer
+            self.baseline_eval = EvalResult(**state["baseline_eval"])
+        truncate_metrics(self.run_dir, self.step)
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -536,7 +530,6 @@ class Trainer:
             "steps": self.step,
         }
         (self.run_dir / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
-        plot_run(self.run_dir)
         progress.print_summary(summary, self.run_dir)
         return summary
 
@@ -548,12 +541,3 @@ def finished_step(run_dir: Path) -> int | None:
         return None
     step = int(checkpoint.name.removeprefix("step_"))
     return step if step >= load_config(run_dir / "config.yaml").steps else None
-
-
-def build_trainer(config: TrainConfig, run_dir: Path | None = None, *, quiet: bool = False) -> Trainer:
-    """The trainer for ``config``: ``AgentTrainer`` when it names an environment, else ``Trainer``."""
-    if config.agent.env:
-        from grpokit.train.agent_trainer import AgentTrainer
-
-        return AgentTrainer(config, run_dir, quiet=quiet)
-    return Trainer(config, run_dir, quiet=quiet)
