@@ -93,3 +93,16 @@ def test_info_names_the_task_type():
     env = make("alfworld", split="train", task_types=["pick_heat_then_place_in_recep"], expert=False)
     _, info = env.reset(3)
     assert info["task_type"] == "pick_heat_then_place_in_recep"
+
+
+def test_the_first_plan_is_kept_so_later_resets_need_no_planner(tmp_path, monkeypatch):
+    from grpokit.envs.alfworld.engine import Engine
+
+    planned = env_for(tmp_path, "pick_and_place_simple", source="generated").reset(seed=0)
+    monkeypatch.setattr(Engine, "plan", lambda self: pytest.fail("planned again"))
+    again = {
+        expert: env_for(tmp_path, "pick_and_place_simple", source="generated", expert=expert).reset(seed=0)
+        for expert in ("planner", "observed", "none")
+    }
+    assert all(obs == planned[0] for obs, _ in again.values())
+    assert again["planner"][1]["expert_plan"] == planned[1]["expert_plan"] and again["none"][1]["expert_plan"] == []

@@ -79,7 +79,7 @@ def write(folder: Path, drawn: scene.Scene, goal_text: str, name: str) -> Path:
 
 
 def save_game(path: Path, game: dict[str, object]) -> None:
-    """Write atomically: parallel workers dealt the same seed never read half a file."""
+    """Write JSON atomically: parallel workers dealt the same seed never read half a file."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(game))
     tmp.replace(path)
