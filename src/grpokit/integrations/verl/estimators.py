@@ -26,6 +26,7 @@ from torch import Tensor
 from verl.trainer.ppo.core_algos import register_adv_est
 
 from grpokit.core.credit import CREDIT_ESTIMATORS
+from grpokit.integrations.verl.dynamo import prompt_key
 from grpokit.integrations.verl.names import ADVANTAGE_ESTIMATORS, AGENT_LOOP, AGENT_TRAINER
 
 EXTRA_FIELDS = ("anchor_obs", "step_index", "step_reward", "action_valid")
@@ -101,7 +102,7 @@ def agent_advantages(
     if order:
         values = CREDIT_ESTIMATORS.call(
             estimator,
-            [_hashable(index[i]) for i in order],
+            [prompt_key(index[i]) for i in order],
             [rows.traj_ids[i] for i in order],
             [rows.anchors[i] for i in order],
             [rows.step_rewards[i] for i in order],
@@ -110,11 +111,6 @@ def agent_advantages(
         )
         per_row[torch.tensor(order)] = values.to(torch.float32)
     return per_row.to(response_mask.device).unsqueeze(-1) * response_mask.to(torch.float32)
-
-
-def _hashable(value: Any) -> Hashable:
-    value = getattr(value, "data", value)
-    return value.item() if hasattr(value, "item") else value
 
 
 def _estimator(name: str):
