@@ -12,15 +12,16 @@ UV     := .tools/uv-$(UV_VERSION)/bin/uv
 # uv does not read pip's configuration: it gets pip's find-links, where the project's machines keep the CPU wheel of
 # torch that the lock pins (without it, `make setup` fails rather than fetch PyPI's multi-GB CUDA build).
 FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
-UV_PIP  = $(UV) pip $(1) $(foreach f,$(FIND_LINKS),--find-links $(f))
+# requirements/wheels keeps the one locked package PyPI has no wheel for, prebuilt (`make planner-wheel`).
+UV_PIP  = $(UV) pip $(1) --find-links requirements/wheels $(foreach f,$(FIND_LINKS),--find-links $(f))
 
-.PHONY: setup lock train test test-fast lint bench clean
+.PHONY: setup lock planner-wheel train test test-fast lint bench clean
 
 setup: $(STAMP)
 
 # Makes .venv exactly requirements/lock.txt (uv removes anything the lock does not name), grpokit editable included;
 # bytecode is compiled at install, as pip does. Idempotent: reruns only when the lock or pyproject.toml changes.
-$(STAMP): $(LOCK) $(BUILD_LOCK) pyproject.toml | $(UV)
+$(STAMP): $(LOCK) $(BUILD_LOCK) pyproject.toml $(wildcard requirements/wheels/*.whl) | $(UV)
 	test -x $(BIN)/python || $(UV) venv -q --python $(PYTHON) $(VENV)
 	$(call UV_PIP,sync) -q --compile-bytecode --python $(BIN)/python --build-constraints $(BUILD_LOCK) $(LOCK)
 	touch $(STAMP)
@@ -38,6 +39,10 @@ lock: | $(UV)
 	$(COMPILE) $(LOCK_ARGS) requirements/build.in -o $(BUILD_LOCK)
 	$(COMPILE) $(LOCK_ARGS) --build-constraints $(BUILD_LOCK) -c constraints.txt requirements/lock.in -o $(LOCK)
 	$(COMPILE) --no-deps --no-header requirements/no-deps.in >> $(LOCK)
+
+# Rebuilds requirements/wheels' Fast Downward wheel (TextWorld's planner) from its sdist: about 5 minutes of C++.
+planner-wheel: | $(UV)
+	$(PYTHON) requirements/wheels/build_planner_wheel.py $(abspath $(UV))
 
 # The main job: SmolLM2-135M-Instruct learns arithmetic with DGPO on the CPU (under 10 minutes on 2 cores).
 train: setup

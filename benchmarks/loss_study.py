@@ -4,12 +4,18 @@
     .venv/bin/python benchmarks/loss_study.py --study dynamo --seeds 0 1 2
     .venv/bin/python benchmarks/loss_study.py --study losses --report-only     # tables from finished runs
 
-Each arm is ``grpokit train --config configs/cpu-demo.yaml`` (the main job) with the arm's overrides and a seed, run
-one after another (the CPU has two cores) under ``runs/<study>-study/<arm>/seed<k>``; a finished run is not run
-again. The report, ``docs/<study>-study.md`` plus ``docs/<study>-study.png``, gives per arm and seed the held-out
+Each arm is ``grpokit train --config configs/cpu-demo.yaml`` (the main job) with the arm's overrides and a seed,
+under ``runs/<study>-study/<arm>/seed<k>``; ``--jobs 2`` runs two at a time with one thread each (LoRA runs give the
+same answers whatever the thread count). A finished run (``eval.json``) is not run again; an interrupted one starts
+over. The report, ``docs/<study>-study-table.md`` plus ``docs/<study>-study.png``, gives per arm and seed the held-out
 gain ± paired SE, and averaged over steps the policy entropy, the share of tokens outside the trust region on each
 side (``clipfrac_low`` / ``clipfrac_high``: the tokens whose gradient GRPO drops and DGPO decays), the share of mixed
-groups, DynaMO's objective sum p(1-p)/n_i against uniform allocation, and seconds per step.
+groups, DynaMO's objective sum p(1-p)/n_i against uniform allocation, and the median seconds per step.
+
+The DynaMO study changes two things for every arm, its baseline included: the training set is 24 problems, so each
+prompt comes back every 4 steps and has a success history to allocate by (with the main job's 2,000 problems no
+prompt recurs in 10 steps and allocation stays uniform), and a prompt may get up to 16 rollouts (``n_max``; at the
+default 8 = group_size a budget of 6 x 8 leaves nothing to move). The rollout budget stays 6 x 8 = 48 per step.
 """
 
 from __future__ import annotations
@@ -17,9 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import shutil
+import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from grpokit.evaluate import standard_error
@@ -42,17 +52,24 @@ STUDIES: dict[str, dict[str, list[str]]] = {
         "uniform, no modulation": [],
         "allocation": ["allocation.enabled=true"],
         "modulation": ["modulation.enabled=true"],
-        "allocation + modulation": ["allocation.enabled=true", "modulation.enabled=true"],
     },
 }
-STEP_AVERAGES = {
-    "entropy": "train/entropy",
-    "clip low": "loss/clipfrac_low",
-    "clip high": "loss/clipfrac_high",
-    "mixed groups": "reward/mixed_groups",
-    "Σp(1-p)/n": "allocation/bernoulli_variance",
-    "uniform Σp(1-p)/n": "allocation/bernoulli_variance_uniform",
-    "s/step": "time/step_s",
+SHARED = {"losses": [], "dynamo": ["task.train_size=24", "allocation.n_max=16"]}
+STEP_AVERAGES = {  # the per-step metrics each study reports, averaged over steps
+    "losses": {
+        "entropy": "train/entropy",
+        "clip low": "loss/clipfrac_low",
+        "clip high": "loss/clipfrac_high",
+        "mixed groups": "reward/mixed_groups",
+        "s/step": "time/step_s",
+    },
+    "dynamo": {
+        "entropy": "train/entropy",
+        "mixed groups": "reward/mixed_groups",
+        "Σp(1-p)/n": "allocation/bernoulli_variance",
+        "uniform Σp(1-p)/n": "allocation/bernoulli_variance_uniform",
+        "s/step": "time/step_s",
+    },
 }
 
 
@@ -60,15 +77,17 @@ def slug(arm: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in arm).strip("-")
 
 
-def run_arm(run_dir: Path, overrides: list[str], seed: int, extra: list[str]) -> None:
+def run_arm(run_dir: Path, overrides: list[str], seed: int, threads: int) -> None:
     if (run_dir / "eval.json").exists():
         return
+    shutil.rmtree(run_dir, ignore_errors=True)  # an interrupted run starts over rather than append to its metrics
     command = [sys.executable, "-m", "grpokit.cli", "train", "--config", str(CONFIG)]
-    command += [f"run_dir={run_dir}", f"seed={seed}", "tensorboard=false", *overrides, *extra]
+    command += [f"run_dir={run_dir}", f"seed={seed}", "tensorboard=false", *overrides]
     print(" ".join(command), flush=True)
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    print(f"  {time.perf_counter() - started:.0f} s", flush=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
+    print(f"  {run_dir}: {time.perf_counter() - started:.0f} s", flush=True)
 
 
 def mean(values: list[float]) -> float:
@@ -76,28 +95,32 @@ def mean(values: list[float]) -> float:
     return sum(finite) / len(finite) if finite else math.nan
 
 
-def summarise(run_dir: Path) -> dict[str, float]:
+def summarise(run_dir: Path, averages: dict[str, str]) -> dict[str, float]:
     summary = json.loads((run_dir / "eval.json").read_text())
     steps = [row for row in read_metrics(run_dir) if "time/step_s" in row]
     out = {"gain": summary["gain"], "gain_se": summary["gain_se"]}
-    out.update({name: mean([row.get(key, math.nan) for row in steps]) for name, key in STEP_AVERAGES.items()})
+    out.update({name: mean([row.get(key, math.nan) for row in steps]) for name, key in averages.items()})
+    out["s/step"] = statistics.median(row["time/step_s"] for row in steps)  # robust to a step that waited
     out["entropy_curve"] = [row.get("train/entropy", math.nan) for row in steps]
     return out
 
 
 def report(study: str, root: Path, seeds: list[int]) -> str:
-    header = ["arm", "gain per seed (± paired SE)", "mean gain ± SE over seeds", *STEP_AVERAGES]
+    averages = STEP_AVERAGES[study]
+    header = ["arm", "gain by seed (± paired SE), points", "mean gain ± SE over seeds", *averages]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     curves = {}
     for arm in STUDIES[study]:
-        runs = [root / slug(arm) / f"seed{s}" for s in seeds if (root / slug(arm) / f"seed{s}" / "eval.json").exists()]
-        if not runs:
+        done = [s for s in seeds if (root / slug(arm) / f"seed{s}" / "eval.json").exists()]
+        if not done:
             continue
-        rows = [summarise(r) for r in runs]
+        rows = [summarise(root / slug(arm) / f"seed{s}", averages) for s in done]
         gains = [100 * r["gain"] for r in rows]
-        per_seed = ", ".join(f"{100 * r['gain']:+.1f} ± {100 * r['gain_se']:.1f}" for r in rows)
+        per_seed = ", ".join(
+            f"{s}: {100 * r['gain']:+.1f} ± {100 * r['gain_se']:.1f}" for s, r in zip(done, rows, strict=True)
+        )
         cells = [arm, per_seed, f"{mean(gains):+.1f} ± {standard_error(gains):.1f}"]
-        cells += [f"{mean([r[name] for r in rows]):.3g}" for name in STEP_AVERAGES]
+        cells += [f"{mean([r[name] for r in rows]):.3g}" for name in averages]
         lines.append("| " + " | ".join(cells) + " |")
         curves[arm] = [r["entropy_curve"] for r in rows]
     plot_entropy(curves, REPO / "docs" / f"{study}-study.png")
@@ -128,13 +151,21 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--root", type=Path, help="where the runs go (default runs/<study>-study)")
     parser.add_argument("--report-only", action="store_true", help="only summarise the finished runs")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time, sharing the CPU cores between them")
     parser.add_argument("overrides", nargs="*", help="extra config overrides for every arm")
     args = parser.parse_args()
     root = args.root or REPO / "runs" / f"{args.study}-study"
     if not args.report_only:
-        for seed in args.seeds:  # seed-major: an interrupted study still has every arm on the first seeds
-            for arm, overrides in STUDIES[args.study].items():
-                run_arm(root / slug(arm) / f"seed{seed}", overrides, seed, args.overrides)
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        # seed-major: an interrupted study still has every arm on the first seeds
+        queue = [
+            (root / slug(arm) / f"seed{seed}", [*SHARED[args.study], *overrides, *args.overrides], seed)
+            for seed in args.seeds
+            for arm, overrides in STUDIES[args.study].items()
+        ]
+        with ThreadPoolExecutor(args.jobs) as pool:
+            for finished in [pool.submit(run_arm, *item, threads) for item in queue]:
+                finished.result()
     table = report(args.study, root, args.seeds)
     print(table)
     (REPO / "docs" / f"{args.study}-study-table.md").write_text(table + "\n")

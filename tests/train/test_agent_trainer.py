@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from grpokit.agent.manager import Answer
+from grpokit.agent.prompts import expert_answer
 from grpokit.train.agent_trainer import AgentTrainer
 from grpokit.train.factory import build_trainer, resume_trainer
 from grpokit.train.logger import read_metrics
@@ -55,6 +57,21 @@ def test_a_resumed_agent_run_equals_the_uninterrupted_run(tmp_path, monkeypatch)
 
     assert run_metrics(tmp_path / "cut") == run_metrics(tmp_path / "full")
     assert (tmp_path / "cut" / "eval.json").read_text() == (tmp_path / "full" / "eval.json").read_text()
+
+
+def test_success_at_k_counts_a_task_won_by_any_of_its_samples(tmp_path):
+    trainer = build_trainer(tiny_agent_config(tmp_path, "eval.samples=3"), quiet=True)
+
+    def every_third_turn_says_aa(params, generator):  # of each batch of turns, answers 0, 3, ... are even
+        return lambda turns: [Answer(expert_answer("aa" if i % 3 == 0 else "b")) for i in range(len(turns))]
+
+    trainer._policy = every_third_turn_says_aa
+    result = trainer.run_eval()
+    assert result.correct == [1.0, 0.0]  # greedy: one episode per task, turns 0 and 1 of each batch
+    assert result.k == 3
+    assert result.avg_at_k == pytest.approx(2 / 6)  # sampled: the first of each task's three episodes wins
+    assert result.pass_at_k == 1.0
+    assert result.metrics()["eval/pass@3"] == 1.0
 
 
 def test_an_unknown_environment_or_credit_is_named(tmp_path):

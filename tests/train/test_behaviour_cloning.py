@@ -73,3 +73,25 @@ def test_a_warm_started_agent_run_records_its_cloning_and_moves_the_reference(tm
     assert len(losses) == 3 and losses[-1] < losses[0]
     moved = [not torch.equal(a, b) for a, b in zip(initial, trainer.reference.parameters(), strict=True)]
     assert any(moved)
+
+
+def test_eval_json_records_the_base_the_cloned_and_the_trained_model(tmp_path):
+    config = tiny_agent_config(tmp_path, "agent.warm_start_steps=3", "agent.warm_start_lr=3e-3", "steps=1")
+    trainer = build_trainer(config, quiet=True)
+    initial = [p.detach().clone() for p in trainer.model.parameters()]
+    evaluated, weights_seen = [], []
+    run_eval = trainer.run_eval
+
+    def recording_eval():
+        weights_seen.append([p.detach().clone() for p in trainer.model.parameters()])
+        evaluated.append(run_eval())
+        return evaluated[-1]
+
+    trainer.run_eval = recording_eval
+    summary = trainer.train()
+    base, cloned, trained = evaluated
+    untouched = [all(torch.equal(a, b) for a, b in zip(initial, seen, strict=True)) for seen in weights_seen]
+    assert untouched == [True, False, False]  # the base model was evaluated before cloning changed it
+    assert summary["accuracy_base"] == base.accuracy and summary["accuracy_base_se"] == base.accuracy_se
+    assert summary["accuracy_before"] == cloned.accuracy and summary["accuracy_after"] == trained.accuracy
+    assert json.loads((tmp_path / "eval.json").read_text()) == summary

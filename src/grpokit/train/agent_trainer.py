@@ -140,14 +140,32 @@ class AgentTrainer(Trainer):
         return metrics
 
     def train(self) -> dict[str, Any]:
-        """Behaviour cloning first when ``agent.warm_start_steps`` asks for it (a fresh run only), then RL."""
+        """Behaviour cloning first when ``agent.warm_start_steps`` asks for it (a fresh run only), then RL.
+
+        With cloning, the base model is evaluated before it, so ``eval.json`` has three numbers: the base model
+        (``accuracy_base``), the cloned one (``accuracy_before``: ``gain`` is what RL added) and the trained one.
+        """
         agent = self.config.agent
         if agent.warm_start_steps > 0 and self.step == 0 and self.baseline_eval is None:
-            self.warm_start()
+            base = self.run_eval()
+            if not self.quiet:
+                print(f"{self.eval_label} of the base model: {base.accuracy:.3f} ± {base.accuracy_se:.3f}")
+            self.warm_start(base)
         return super().train()
 
-    def warm_start(self) -> list[float]:
-        """``agent.warm_start_steps`` supervised steps on expert episodes; the KL reference becomes the result."""
+    def summary(self, final: EvalResult) -> dict[str, Any]:
+        summary = super().summary(final)
+        warm_start = self.run_dir / "warm_start.json"
+        if warm_start.exists():
+            base = json.loads(warm_start.read_text())
+            summary |= {key: base[key] for key in ("accuracy_base", "accuracy_base_se") if key in base}
+        return summary
+
+    def warm_start(self, base: EvalResult | None = None) -> list[float]:
+        """``agent.warm_start_steps`` supervised steps on expert episodes; the KL reference becomes the result.
+
+        ``warm_start.json`` keeps the losses and, when given, the base model's evaluation ``base``.
+        """
         agent, config = self.config.agent, self.config
         first = WARM_START_SEED_OFFSET + config.seed * 100_000
         if not self.quiet:
@@ -167,16 +185,37 @@ class AgentTrainer(Trainer):
         )
         if self.reference is not None:
             self.reference.load_state_dict(self.model.state_dict())
-        (self.run_dir / "warm_start.json").write_text(json.dumps({"loss": losses}))
+        record: dict[str, Any] = {"loss": losses}
+        if base is not None:
+            record |= {"accuracy_base": base.accuracy, "accuracy_base_se": base.accuracy_se}
+        (self.run_dir / "warm_start.json").write_text(json.dumps(record))
         return losses
 
     def run_eval(self) -> EvalResult:
-        """Success rate of greedy episodes on the held-out tasks (one episode per task)."""
-        params = SamplingParams(0.0, 1.0, self.config.eval.max_new_tokens or self.config.max_new_tokens)
-        episodes: list[Episode] = self._play(self.eval_envs, self.eval_seeds, 1, params, None)
+        """Success rate of greedy episodes on the held-out tasks (one episode per task).
+
+        With ``eval.samples = k > 0`` also ``k`` sampled episodes per task at ``eval.temperature``: avg@k is their
+        mean success, pass@k (success@k) the share of tasks won at least once.
+        """
+        config = self.config.eval
+        max_new_tokens = config.max_new_tokens or self.config.max_new_tokens
+        episodes: list[Episode] = self._play(
+            self.eval_envs, self.eval_seeds, 1, SamplingParams(0.0, 1.0, max_new_tokens), None
+        )
         rows = step_rows(episodes)
-        return EvalResult(
+        result = EvalResult(
             correct=[float(e.won) for e in episodes],
             parsed_rate=sum(r.valid for r in rows) / max(len(rows), 1),
             mean_length=sum(e.length for e in episodes) / max(len(episodes), 1),
         )
+        if config.samples > 0:
+            generator = torch.Generator(device=self.precision.device).manual_seed(self.config.seed)
+            params = SamplingParams(config.temperature, 1.0, max_new_tokens)
+            sampled = self._play(self.eval_envs, self.eval_seeds, config.samples, params, generator)
+            wins: dict[str, list[bool]] = {}
+            for episode in sampled:
+                wins.setdefault(episode.group_id, []).append(episode.won)
+            result.k = config.samples
+            result.avg_at_k = sum(e.won for e in sampled) / len(sampled)
+            result.pass_at_k = sum(any(w) for w in wins.values()) / len(wins)
+        return result

@@ -22,7 +22,9 @@ from grpokit.train.trainer import TrainBatch
 def expert_policy(turns: list[Turn]) -> list[Answer]:
     """Answer every turn with the environment's expert action."""
     if any(turn.expert_action is None for turn in turns):
-        raise ValueError("behaviour cloning needs the environment's info['expert_action'] (ALFWorld: expert=true)")
+        raise ValueError(
+            "behaviour cloning needs the environment's info['expert_action'] (ALFWorld: expert=observed or expert=planner)"
+        )
     return [Answer(expert_answer(turn.expert_action)) for turn in turns]
 
 

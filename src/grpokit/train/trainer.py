@@ -518,8 +518,15 @@ class Trainer:
         finally:
             progress.close()
             logger.close()
+        summary = self.summary(final)
+        (self.run_dir / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
+        progress.print_summary(summary, self.run_dir)
+        return summary
+
+    def summary(self, final: EvalResult) -> dict[str, Any]:
+        """What ``eval.json`` records: accuracy before and after training with SEs, and their paired gain."""
         gain, gain_se = paired_gain(self.baseline_eval, final)
-        summary = {
+        return {
             "problems": self.eval_size,
             "accuracy_before": self.baseline_eval.accuracy,
             "accuracy_before_se": self.baseline_eval.accuracy_se,
@@ -529,9 +536,6 @@ class Trainer:
             "gain_se": gain_se,
             "steps": self.step,
         }
-        (self.run_dir / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
-        progress.print_summary(summary, self.run_dir)
-        return summary
 
 
 def finished_step(run_dir: Path) -> int | None:
