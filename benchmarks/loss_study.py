@@ -7,9 +7,10 @@
 Each arm is ``grpokit train --config configs/cpu-demo.yaml`` (the main job) with the arm's overrides and a seed,
 under ``runs/<study>-study/<arm>/seed<k>``; ``--jobs 2`` runs two at a time with one thread each (LoRA runs give the
 same answers whatever the thread count). A finished run (``eval.json``) is not run again; an interrupted one starts
-over. The report, ``docs/<study>-study-table.md`` plus ``docs/<study>-study.png``, gives per arm and seed the held-out
-gain ± paired SE, and averaged over steps the policy entropy, the share of tokens outside the trust region on each
-side (``clipfrac_low`` / ``clipfrac_high``: the tokens whose gradient GRPO drops and DGPO decays), the share of mixed
+over. The report (the table between the ``<!-- table -->`` markers of ``docs/loss-study.md`` or
+``docs/dynamo-study.md``, the entropy curves beside it as a .png) gives per arm and seed the held-out gain ± paired
+SE, and averaged over steps the policy entropy, the share of tokens outside the trust region on each side
+(``clipfrac_low`` / ``clipfrac_high``: the tokens whose gradient GRPO drops and DGPO decays), the share of mixed
 groups, DynaMO's objective sum p(1-p)/n_i against uniform allocation, and the median seconds per step.
 
 The DynaMO study changes two things for every arm, its baseline included: the training set is 24 problems, so each
@@ -55,6 +56,9 @@ STUDIES: dict[str, dict[str, list[str]]] = {
     },
 }
 SHARED = {"losses": [], "dynamo": ["task.train_size=24", "allocation.n_max=16"]}
+DOCS = {"losses": REPO / "docs" / "loss-study", "dynamo": REPO / "docs" / "dynamo-study"}
+PERCENT = {"clip low", "clip high", "mixed groups"}
+MARKERS = ("<!-- table -->\n", "<!-- /table -->")
 STEP_AVERAGES = {  # the per-step metrics each study reports, averaged over steps
     "losses": {
         "entropy": "train/entropy",
@@ -105,6 +109,10 @@ def summarise(run_dir: Path, averages: dict[str, str]) -> dict[str, float]:
     return out
 
 
+def cell(name: str, value: float) -> str:
+    return f"{100 * value:.2f}%" if name in PERCENT else f"{value:.3g}"
+
+
 def report(study: str, root: Path, seeds: list[int]) -> str:
     averages = STEP_AVERAGES[study]
     header = ["arm", "gain by seed (± paired SE), points", "mean gain ± SE over seeds", *averages]
@@ -120,10 +128,10 @@ def report(study: str, root: Path, seeds: list[int]) -> str:
             f"{s}: {100 * r['gain']:+.1f} ± {100 * r['gain_se']:.1f}" for s, r in zip(done, rows, strict=True)
         )
         cells = [arm, per_seed, f"{mean(gains):+.1f} ± {standard_error(gains):.1f}"]
-        cells += [f"{mean([r[name] for r in rows]):.3g}" for name in averages]
+        cells += [cell(name, mean([r[name] for r in rows])) for name in averages]
         lines.append("| " + " | ".join(cells) + " |")
         curves[arm] = [r["entropy_curve"] for r in rows]
-    plot_entropy(curves, REPO / "docs" / f"{study}-study.png")
+    plot_entropy(curves, DOCS[study].with_suffix(".png"))
     return "\n".join(lines)
 
 
@@ -168,7 +176,11 @@ def main() -> None:
                 finished.result()
     table = report(args.study, root, args.seeds)
     print(table)
-    (REPO / "docs" / f"{args.study}-study-table.md").write_text(table + "\n")
+    doc = DOCS[args.study].with_suffix(".md")
+    text = doc.read_text() if doc.exists() else ""
+    if all(marker in text for marker in MARKERS):
+        head, rest = text.split(MARKERS[0], 1)
+        doc.write_text(head + MARKERS[0] + table + "\n" + MARKERS[1] + rest.split(MARKERS[1], 1)[1])
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ def expert_policy(turns: list[Turn]) -> list[Answer]:
     """Answer every turn with the environment's expert action."""
     if any(turn.expert_action is None for turn in turns):
         raise ValueError(
-            "behaviour cloning needs the environment's info['expert_action'] (ALFWorld: expert=observed or expert=planner)"
+            "behaviour cloning needs the environment's info['expert_action'] (ALFWorld: expert=observed or planner)"
         )
     return [Answer(expert_answer(turn.expert_action)) for turn in turns]
 
