@@ -3,7 +3,7 @@
 TextWorld's planner, fast-downward-textworld (Fast Downward, GPL-3.0, https://www.fast-downward.org), has no wheel on
 PyPI: installing its sdist compiles C++ for about five minutes on two cores, which was most of a cold `make setup`.
 This script builds the locked version from its PyPI sdist with the locked build tools, strips the debug information
-from ``libdownward.so`` (34 MB → 1.1 MB; TextWorld copies the library once per environment), and tags the wheel for
+from ``libdownward.so`` (34 MB → 1.3 MB; TextWorld copies the library once per environment), and tags the wheel for
 ``linux_x86_64``, the platform it was compiled on (the sdist's own wheel says ``py3-none-any``, which is wrong).
 ``make setup`` finds it through ``--find-links requirements/wheels``; other platforms still build from the sdist.
 
