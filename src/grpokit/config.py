@@ -97,6 +97,10 @@ class AgentConfig:
     tasks_per_step: int = _help("tasks per rollout batch; each is played group_size times", 4)
     max_turns: int | None = _help("turns per episode (None: the environment's own limit)", None)
     history_length: int = _help("past observation/action pairs shown in each prompt", 2)
+    prompt_style: str = _help(
+        "full (<think> then <action>, ProxMO's template) or compact (a short transcript, <action> alone: for CPU runs)",
+        "full",
+    )
     credit: str = _help("credit estimator from grpokit.core.credit (grpo, gigpo, proxmo)", "proxmo")
     credit_params: dict[str, Any] = _help(
         "the estimator's parameters (e.g. variant, gamma, tau, invalid_penalty)", factory=dict

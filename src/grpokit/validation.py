@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from grpokit.agent.prompts import PROMPT_STYLES
 from grpokit.config import ConfigError, TrainConfig, coerce
 
 # Estimators that compare a response with the other responses to its prompt: a group of one has nothing to compare.
@@ -260,6 +261,8 @@ def _check_agent(config: TrainConfig) -> None:
     from grpokit.envs import ENVS
 
     agent = config.agent
+    if agent.prompt_style not in PROMPT_STYLES:
+        raise ConfigError(f"agent.prompt_style must be one of {', '.join(PROMPT_STYLES)}, got {agent.prompt_style!r}")
     make_env = _check_registered(ENVS, agent.env, agent.env_params, "agent.env", "agent.env_params")
     if config.eval.params is not None:
         check_params(make_env, config.eval.params, "eval.params", f"environment {agent.env!r}")

@@ -172,3 +172,40 @@ def test_prompt_shows_task_observation_actions_and_recent_history():
     assert "[Observation 2: 'obs1', Action 2: 'act1']" in prompt and "obs0" not in prompt
     assert "step 4" in prompt and "'go to desk 1'" in prompt and "'help'" not in prompt
     assert "<action>" in prompt
+
+
+def test_compact_prompt_is_a_transcript_of_the_recent_steps():
+    history = History(length=2)
+    first = turn_prompt("alfworld", "put a mug in fridge", "obs0", ["look", "help", "go to desk 1"], history, "compact")
+    assert first == (
+        "Task: put a mug in fridge\nobs0\nActions: look, go to desk 1\n"
+        "Answer with one admissible action inside <action> </action>."
+    )
+    for i in range(3):
+        history.add(f"obs{i}", f"act{i}")
+    prompt = turn_prompt("alfworld", "put a mug in fridge", "obs3", ["look"], history, "compact")
+    assert "obs0" not in prompt and "act0" not in prompt and "obs1" not in prompt
+    assert "\n> act1\nobs2\n> act2\nobs3\nActions: look\n" in prompt
+    assert "<think>" not in prompt
+
+
+def test_compact_answers_are_valid_without_think_tags_and_full_ones_are_not():
+    assert project_action("<action>Go to desk 1</action>", think=False) == ("go to desk 1", True)
+    assert project_action("<action>go to desk 1</action>") == ("go to desk 1", False)
+    assert project_action("go to desk 1", think=False) == ("go to desk 1", False)
+
+
+@pytest.mark.parametrize(
+    ("style", "answer", "valid"),
+    [("compact", "<action>forward</action>", True), ("full", "<action>forward</action>", False)],
+)
+def test_run_episodes_projects_answers_by_the_prompt_style(style, answer, valid):
+    seen = []
+
+    def policy(turns):
+        seen.extend(t.conversation[0]["content"] for t in turns)
+        return [Answer(answer) for _ in turns]
+
+    episodes = run_episodes(EnvPool(Corridor), [1], 1, policy, prompt_style=style)
+    assert episodes[0].won and all(r.valid is valid for r in episodes[0].records)
+    assert seen[0].startswith("Task: reach the end\n") is (style == "compact")

@@ -16,14 +16,17 @@ from grpokit.train.factory import build_trainer
 from tests.helpers import ParityRoom, tiny_agent_config
 
 
-def test_the_expert_answer_is_a_valid_answer_for_its_action():
+def test_the_expert_answer_is_a_valid_answer_for_its_action_in_each_prompt_style():
     assert project_action(expert_answer("go to desk 1")) == ("go to desk 1", True)
+    compact = expert_answer("go to desk 1", "compact")
+    assert compact == "<action>go to desk 1</action>"
+    assert project_action(compact, think=False) == ("go to desk 1", True)
 
 
 def test_an_environment_without_an_expert_is_a_clear_error():
     turn = Turn([{"role": "user", "content": "hi"}], "obs", ["look"], "task", expert_action=None)
     with pytest.raises(ValueError, match="expert_action"):
-        expert_policy([turn])
+        expert_policy()([turn])
 
 
 def test_the_batch_trains_on_the_answer_tokens_and_its_end():

@@ -149,10 +149,12 @@ def run_episodes(
     history_length: int = 2,
     step_timeout_s: float | None = 30.0,
     fallback_chars: int = 30,
+    prompt_style: str = "full",
 ) -> list[Episode]:
     """Play ``group_size`` episodes of every seed in ``seeds``; return the episodes with their step records.
 
-    The environments' own ``max_turns`` applies when ``max_turns`` is None. Invalid answers are only recorded
+    Prompts and answers follow ``prompt_style`` (``grpokit.agent.prompts``). The environments' own ``max_turns``
+    applies when ``max_turns`` is None. Invalid answers are only recorded
     here (``StepRecord.valid``); credit assignment applies the penalty.
     """
     slots: list[_Slot] = []
@@ -179,22 +181,24 @@ def run_episodes(
         turns = []
         for s in active:
             actions = list(s.info.get("admissible_actions", []))
-            text = turn_prompt(s.env.name, s.episode.task, s.observation, actions, s.history)
+            text = turn_prompt(s.env.name, s.episode.task, s.observation, actions, s.history, prompt_style)
             expert = s.info.get("expert_action")
             turns.append(Turn([{"role": "user", "content": text}], s.observation, actions, s.episode.task, expert))
         answers = policy(turns)
         if len(answers) != len(active):
             raise ValueError(f"policy returned {len(answers)} answers for {len(active)} turns")
         for slot, turn, answer in zip(active, turns, answers, strict=True):
-            _advance(slot, turn.conversation, answer, fallback_chars, step_timeout_s)
+            _advance(slot, turn.conversation, answer, fallback_chars, step_timeout_s, think=prompt_style == "full")
     for slot in slots:
         if slot.episode.error is not None:
             envs.replace(slot.env)
     return [s.episode for s in slots]
 
 
-def _advance(slot: _Slot, prompt: Conversation, answer: Answer, fallback_chars: int, timeout: float | None) -> None:
-    action, valid = project_action(answer.text, fallback_chars=fallback_chars)
+def _advance(
+    slot: _Slot, prompt: Conversation, answer: Answer, fallback_chars: int, timeout: float | None, think: bool
+) -> None:
+    action, valid = project_action(answer.text, fallback_chars=fallback_chars, think=think)
     episode = slot.episode
     record = StepRecord(
         group_id=episode.group_id,

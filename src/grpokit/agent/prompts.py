@@ -1,7 +1,14 @@
-"""Turn prompts for text agents, in the spirit of verl-agent / ProxMO's templates (proxmo.md §10), own wording.
+"""Turn prompts for text agents, in two styles.
 
 Each turn is a fresh single-turn chat: one user message with the task, the current observation, the admissible
-actions and, after the first turn, the last ``history_length`` observation/action pairs.
+actions and, after the first turn, the last ``history_length`` steps.
+
+- ``full``: in the spirit of verl-agent / ProxMO's templates (proxmo.md §10), own wording; the answer is
+  ``<think>…</think><action>…</action>``.
+- ``compact``: for CPU runs, where prefilling the prompt is most of a turn's cost: the recent steps as a game
+  transcript (``> action`` then what it led to), the actions on one line, and an answer of ``<action>…</action>``
+  alone (measured on 12 small-room pick-and-place games played by the observed expert: 256 prompt tokens and 13
+  answer tokens per turn on average, where ``full`` takes 446 and 33).
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ ANSWER_FORMAT = (
     "First reason step by step about the current situation inside <think> </think>. Then choose one admissible "
     "action and write it inside <action> </action>."
 )
+COMPACT_ANSWER_FORMAT = "Answer with one admissible action inside <action> </action>."
+PROMPT_STYLES = ("full", "compact")
 
 OPENINGS = {
     "alfworld": "You are an expert agent acting in the ALFRED household environment.",
@@ -29,17 +38,29 @@ class History:
     def add(self, observation: str, action: str) -> None:
         self.records.append((observation, action))
 
+    def recent(self) -> list[tuple[str, str]]:
+        return self.records[max(len(self.records) - self.length, 0) :] if self.length > 0 else []
+
     def render(self) -> str:
-        start = len(self.records) - self.length
-        recent = self.records[max(start, 0) :]
-        first = max(start, 0) + 1
+        recent = self.recent()
+        first = len(self.records) - len(recent) + 1
         return "\n".join(
             f"[Observation {first + i}: '{obs}', Action {first + i}: '{act}']" for i, (obs, act) in enumerate(recent)
         )
 
+    def transcript(self, observation: str) -> str:
+        """The recent actions, each followed by what it led to, ending with the current ``observation``."""
+        recent = self.recent()
+        if not recent:
+            return observation
+        results = [obs for obs, _ in recent[1:]] + [observation]
+        return "\n".join(f"> {act}\n{result}" for (_, act), result in zip(recent, results, strict=True))
 
-def expert_answer(action: str) -> str:
-    """An answer in the requested format that takes ``action`` (the target of behaviour cloning)."""
+
+def expert_answer(action: str, style: str = "full") -> str:
+    """An answer in ``style``'s format that takes ``action`` (the target of behaviour cloning)."""
+    if style == "compact":
+        return f"<action>{action}</action>"
     return f"<think>The next step of my plan is: {action}.</think><action>{action}</action>"
 
 
@@ -47,8 +68,13 @@ def format_actions(actions: list[str]) -> str:
     return "\n ".join(f"'{a}'" for a in actions if a != "help")
 
 
-def turn_prompt(env_name: str, task: str, observation: str, actions: list[str], history: History) -> str:
+def turn_prompt(
+    env_name: str, task: str, observation: str, actions: list[str], history: History, style: str = "full"
+) -> str:
     """The user message for one turn of ``env_name`` (alfworld, webshop, or any other: a generic opening)."""
+    if style == "compact":
+        listed = ", ".join(a for a in actions if a != "help")
+        return f"Task: {task}\n{history.transcript(observation)}\nActions: {listed}\n{COMPACT_ANSWER_FORMAT}"
     opening = OPENINGS.get(env_name, "You are an expert agent acting in a text environment.")
     parts = [opening, f"Your task is to: {task}"]
     if history.records and history.length > 0:

@@ -87,6 +87,7 @@ class AgentTrainer(Trainer):
             history_length=agent.history_length,
             step_timeout_s=agent.step_timeout_s,
             fallback_chars=agent.fallback_chars,
+            prompt_style=agent.prompt_style,
         )
 
     def _task_seeds(self, first: int, step: int) -> list[int]:
@@ -181,6 +182,7 @@ class AgentTrainer(Trainer):
             history_length=agent.history_length,
             token_budget=config.micro_batch_tokens,
             precision=self.precision,
+            prompt_style=agent.prompt_style,
             report=None if self.quiet else lambda step, loss: print(f"  cloning step {step:>3}  loss {loss:.3f}"),
         )
         if self.reference is not None:

@@ -19,13 +19,17 @@ from grpokit.rollout import encode_prompts, token_log_probs
 from grpokit.train.trainer import TrainBatch
 
 
-def expert_policy(turns: list[Turn]) -> list[Answer]:
-    """Answer every turn with the environment's expert action."""
-    if any(turn.expert_action is None for turn in turns):
-        raise ValueError(
-            "behaviour cloning needs the environment's info['expert_action'] (ALFWorld: expert=observed or planner)"
-        )
-    return [Answer(expert_answer(turn.expert_action)) for turn in turns]
+def expert_policy(prompt_style: str = "full") -> Callable[[list[Turn]], list[Answer]]:
+    """A policy answering every turn with the environment's expert action, in ``prompt_style``'s format."""
+
+    def answer(turns: list[Turn]) -> list[Answer]:
+        if any(turn.expert_action is None for turn in turns):
+            raise ValueError(
+                "behaviour cloning needs the environment's info['expert_action'] (ALFWorld: expert=observed or planner)"
+            )
+        return [Answer(expert_answer(turn.expert_action, prompt_style)) for turn in turns]
+
+    return answer
 
 
 def expert_batch(tokenizer, conversations: list[list[dict[str, str]]], answers: list[str]) -> TrainBatch:
@@ -52,6 +56,7 @@ def clone_expert(
     history_length: int,
     token_budget: int,
     precision: Precision,
+    prompt_style: str = "full",
     report: Callable[[int, float], None] | None = None,
 ) -> list[float]:
     """``steps`` AdamW steps, each on the expert episodes of ``seeds(step)``; returns the loss of every step.
@@ -62,7 +67,15 @@ def clone_expert(
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     losses = []
     for step in range(steps):
-        episodes = run_episodes(envs, seeds(step), 1, expert_policy, max_turns=max_turns, history_length=history_length)
+        episodes = run_episodes(
+            envs,
+            seeds(step),
+            1,
+            expert_policy(prompt_style),
+            max_turns=max_turns,
+            history_length=history_length,
+            prompt_style=prompt_style,
+        )
         rows = step_rows(episodes)
         if not rows:
             continue

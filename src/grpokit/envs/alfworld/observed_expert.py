@@ -32,7 +32,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from grpokit.envs.alfworld.tasks import LAMP_HOSTS, TASK_TYPES
+from grpokit.envs.alfworld.tasks import ABILITY, LAMP_HOSTS, TASK_TYPES, TOOL
 
 # Goal-library templates (``alfworld.gen.goal_library``) of the six task types, most specific first.
 _GOALS = (
@@ -48,11 +48,10 @@ _GOALS = (
     (TASK_TYPES[1], r"examine the (?P<obj>\w+) with the (?P<toggle>\w+)"),
     (TASK_TYPES[0], r"put (?:some|an?) (?P<obj>\w+) (?:in|on) (?P<recep>\w+)"),
 )
-# The state change of a task type: (command verb, receptacle type that does it).
+# The state change of a task type: (command verb, receptacle type that does it), as the text names them
+# ("Cleanable", "SinkBasin" -> "clean", "sinkbasin").
 TRANSFORMS = {
-    TASK_TYPES[2]: ("clean", "sinkbasin"),
-    TASK_TYPES[3]: ("heat", "microwave"),
-    TASK_TYPES[4]: ("cool", "fridge"),
+    task_type: (ABILITY[task_type].removesuffix("able").lower(), TOOL[task_type].lower()) for task_type in TOOL
 }
 OPENABLE = frozenset({"fridge", "cabinet", "microwave", "drawer", "safe", "box"})  # ALFRED's OPENABLE_CLASS_LIST
 LAMP_TYPES = frozenset(t.lower() for t in LAMP_HOSTS)  # where a lamp is searched
