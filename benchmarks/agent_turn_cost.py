@@ -7,8 +7,8 @@ history 2); each prompt style turns the same steps into prompts and expert answe
 LoRA, as in the CPU preset: **generation**: the policy answers every step's prompt, ``--batch`` prompts at a time
 (as many environments are active together in an RL step of 4 tasks x 4 episodes) at temperature 1;
 **update**: one forward and backward pass over every step's prompt and expert answer (what a policy update over
-those rows costs). Printed per 100 agent steps, the unit from which a run's time follows (an RL step of the preset
-has about 16 x 8.5 agent steps, plus the evaluations' turns).
+those rows costs). Printed per 100 agent steps, the unit from which a run's time follows (one RL step of the CPU
+preset, 16 episodes, measured 319 agent steps; a 32-game evaluation has up to 640).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import time
 import torch
 
 from grpokit.agent.manager import EnvPool, run_episodes, step_rows
+from grpokit.agent.prompts import PROMPT_STYLES
 from grpokit.envs import make
 from grpokit.models import LoraSettings, load_policy
 from grpokit.rollout import SamplingParams, generate, token_log_probs
@@ -28,17 +29,7 @@ from grpokit.train.behaviour_cloning import expert_batch, expert_policy
 MAX_NEW_TOKENS = {"full": 48, "compact": 24}
 
 
-def measure(style: str, model, tokenizer, seeds: list[int], batch: int) -> dict[str, float]:
-    envs = EnvPool(
-        lambda: make(
-            "alfworld",
-            split="train",
-            task_types=["pick_and_place_simple"],
-            distractor_types=0,
-            max_turns=20,
-            expert="observed",
-        )
-    )
+def measure(style: str, model, tokenizer, envs: EnvPool, seeds: list[int], batch: int) -> dict[str, float]:
     episodes = run_episodes(envs, seeds, 1, expert_policy(style), history_length=2, prompt_style=style)
     rows = step_rows(episodes)
     prompts = [row.prompt for row in rows]
@@ -83,7 +74,17 @@ def main() -> None:
     args = parser.parse_args()
     model, tokenizer = load_policy("smollm2-135m-instruct", lora=LoraSettings(r=16))
     seeds = [20_000_000 + i for i in range(args.tasks)]
-    results = {style: measure(style, model, tokenizer, seeds, args.batch) for style in ("full", "compact")}
+    envs = EnvPool(  # the CPU preset's training games, played by the observed expert
+        lambda: make(
+            "alfworld",
+            split="train",
+            task_types=["pick_and_place_simple"],
+            distractor_types=0,
+            max_turns=20,
+            expert="observed",
+        )
+    )
+    results = {style: measure(style, model, tokenizer, envs, seeds, args.batch) for style in PROMPT_STYLES}
     print(f"{'':28}{'full':>10}{'compact':>10}{'ratio':>8}")
     for key in results["full"]:
         full, compact = results["full"][key], results["compact"][key]

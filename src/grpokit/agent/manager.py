@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grpokit.agent.projection import project_action
-from grpokit.agent.prompts import History, turn_prompt
+from grpokit.agent.prompts import PROMPT_STYLES, History, turn_prompt
 from grpokit.envs.base import Env
 
 log = logging.getLogger("grpokit.agent")
@@ -154,8 +154,8 @@ def run_episodes(
     """Play ``group_size`` episodes of every seed in ``seeds``; return the episodes with their step records.
 
     Prompts and answers follow ``prompt_style`` (``grpokit.agent.prompts``). The environments' own ``max_turns``
-    applies when ``max_turns`` is None. Invalid answers are only recorded
-    here (``StepRecord.valid``); credit assignment applies the penalty.
+    applies when ``max_turns`` is None. Invalid answers are only recorded here (``StepRecord.valid``); credit
+    assignment applies the penalty.
     """
     slots: list[_Slot] = []
     available = iter(envs.get(len(seeds) * group_size))
@@ -188,7 +188,7 @@ def run_episodes(
         if len(answers) != len(active):
             raise ValueError(f"policy returned {len(answers)} answers for {len(active)} turns")
         for slot, turn, answer in zip(active, turns, answers, strict=True):
-            _advance(slot, turn.conversation, answer, fallback_chars, step_timeout_s, think=prompt_style == "full")
+            _advance(slot, turn.conversation, answer, fallback_chars, step_timeout_s, think=PROMPT_STYLES[prompt_style])
     for slot in slots:
         if slot.episode.error is not None:
             envs.replace(slot.env)

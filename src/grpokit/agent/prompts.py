@@ -7,8 +7,8 @@ actions and, after the first turn, the last ``history_length`` steps.
   ``<think>…</think><action>…</action>``.
 - ``compact``: for CPU runs, where prefilling the prompt is most of a turn's cost: the recent steps as a game
   transcript (``> action`` then what it led to), the actions on one line, and an answer of ``<action>…</action>``
-  alone (measured on 12 small-room pick-and-place games played by the observed expert: 256 prompt tokens and 13
-  answer tokens per turn on average, where ``full`` takes 446 and 33).
+  alone (``benchmarks/agent_turn_cost.py``, small ALFWorld rooms: 228 prompt tokens and 13 answer tokens per turn
+  where ``full`` takes 404 and 33).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ ANSWER_FORMAT = (
     "action and write it inside <action> </action>."
 )
 COMPACT_ANSWER_FORMAT = "Answer with one admissible action inside <action> </action>."
-PROMPT_STYLES = ("full", "compact")
+PROMPT_STYLES = {"full": True, "compact": False}  # style -> whether its answers have a <think> part
 
 OPENINGS = {
     "alfworld": "You are an expert agent acting in the ALFRED household environment.",
@@ -64,8 +64,9 @@ def expert_answer(action: str, style: str = "full") -> str:
     return f"<think>The next step of my plan is: {action}.</think><action>{action}</action>"
 
 
-def format_actions(actions: list[str]) -> str:
-    return "\n ".join(f"'{a}'" for a in actions if a != "help")
+def shown_actions(actions: list[str]) -> list[str]:
+    """The admissible actions a prompt lists (``help`` only prints the command list)."""
+    return [a for a in actions if a != "help"]
 
 
 def turn_prompt(
@@ -73,7 +74,7 @@ def turn_prompt(
 ) -> str:
     """The user message for one turn of ``env_name`` (alfworld, webshop, or any other: a generic opening)."""
     if style == "compact":
-        listed = ", ".join(a for a in actions if a != "help")
+        listed = ", ".join(shown_actions(actions))
         return f"Task: {task}\n{history.transcript(observation)}\nActions: {listed}\n{COMPACT_ANSWER_FORMAT}"
     opening = OPENINGS.get(env_name, "You are an expert agent acting in a text environment.")
     parts = [opening, f"Your task is to: {task}"]
@@ -86,6 +87,7 @@ def turn_prompt(
         parts.append(f"You are now at step {steps + 1} and your current observation is: {observation}")
     else:
         parts.append(f"Your current observation is: {observation}")
-    parts.append(f"Your admissible actions are: [{format_actions(actions)}]")
+    listed = "\n ".join(f"'{a}'" for a in shown_actions(actions))
+    parts.append(f"Your admissible actions are: [{listed}]")
     parts.append(ANSWER_FORMAT)
     return "\n\n".join(parts)
