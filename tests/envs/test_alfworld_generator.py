@@ -67,6 +67,31 @@ def test_goal_is_not_met_at_start_and_needs_its_tool(task_type):
             assert any(item.type == task.toggle for item in scene.items)
 
 
+@pytest.mark.parametrize("task_type", TASK_TYPES)
+def test_a_small_room_keeps_what_its_task_needs(task_type):
+    for seed in range(8):
+        full, _ = generator.draw(settings("train", (task_type,)), seed, 0)
+        small_settings = generator.Settings("train", (task_type,), distractor_types=3, max_receptacles=4)
+        small, _ = generator.draw(small_settings, seed, 0)
+        task = small.task
+        assert task == full.task  # the room is cut after the task is drawn: same plan, same task
+        assert set(small.plan.receptacles) <= set(full.plan.receptacles)
+        assert len(small.plan.receptacles) == min(4, len(full.plan.receptacles))
+        types = {r.type for r in small.plan.receptacles}
+        assert task.recep in types | {None} and tasks.TOOL.get(task_type, task.recep) in types | {None}
+        targets = [item for item in small.items if item.type == task.obj]
+        assert targets and all(item.receptacle in small.plan.receptacles for item in small.items)
+        assert all(item.receptacle.type not in {task.recep, tasks.TOOL.get(task_type)} for item in targets)
+        if task.toggle:
+            assert any(item.type == task.toggle for item in small.items)
+
+
+def test_room_size_is_part_of_the_cache_key(tmp_path):
+    full = generator.Settings("train", TASK_TYPES, distractor_types=3)
+    small = generator.Settings("train", TASK_TYPES, distractor_types=3, max_receptacles=4)
+    assert generator.game_dir(tmp_path, full, 1, 0) != generator.game_dir(tmp_path, small, 1, 0)
+
+
 def test_written_game_file_has_alfworld_format(tmp_path):
     drawn, goal_text = generator.draw(settings(), 0, 0)
     path = generator.write(tmp_path, drawn, goal_text, "p0")

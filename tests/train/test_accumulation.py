@@ -45,3 +45,40 @@ def test_micro_batches_sum_to_one_full_pass_with_kl_and_entropy(tmp_path, mode):
     accumulated = accumulated_gradient(trainer, batch, 60)
     assert full.abs().max() > 0
     torch.testing.assert_close(accumulated, full, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("loss", ["ppo", "dgpo", "cispo", "gppo", "cegppo", "sapo", "gspo"])
+def test_rows_with_zero_advantage_are_skipped_and_the_gradient_is_unchanged(tmp_path, monkeypatch, loss):
+    trainer = Trainer(tiny_config(tmp_path, f"loss={loss}", "max_new_tokens=32"), quiet=True)
+    batch = ragged_batch(len(trainer.tokenizer), trainer.tokenizer.pad_token_id)
+    batch.advantages[::2] = 0.0  # five of nine rows: groups that all won or all failed
+    seen: list[int] = []
+    original = Trainer._micro_batch_loss
+
+    def counting(self, sub, *args):
+        seen.append(len(sub))
+        return original(self, sub, *args)
+
+    monkeypatch.setattr(Trainer, "_micro_batch_loss", counting)
+    skipped = accumulated_gradient(trainer, batch, 10**6)
+    assert sum(seen) == 4
+    monkeypatch.setattr(Trainer, "_rows_with_gradient", lambda self, batch, rows: rows)
+    full = accumulated_gradient(trainer, batch, 10**6)
+    assert sum(seen) == 4 + 9 and full.abs().max() > 0
+    torch.testing.assert_close(skipped, full, rtol=1e-5, atol=1e-8)
+
+
+def test_a_mini_batch_without_signal_gives_zero_gradients_not_none(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path), quiet=True)
+    batch = ragged_batch(len(trainer.tokenizer), trainer.tokenizer.pad_token_id)
+    batch.advantages.zero_()
+    assert not accumulated_gradient(trainer, batch, 10**6).any()  # AdamW's moments still decay, as in a full pass
+
+
+@pytest.mark.parametrize("setting", ["kl_coef=0.1", "entropy_coef=0.01", "modulation.enabled=true"])
+def test_every_row_is_kept_when_a_term_besides_the_advantage_needs_it(tmp_path, setting):
+    trainer = Trainer(tiny_config(tmp_path, setting), quiet=True)
+    batch = ragged_batch(len(trainer.tokenizer), trainer.tokenizer.pad_token_id)
+    batch.advantages.zero_()
+    rows = torch.arange(len(batch))
+    assert torch.equal(trainer._rows_with_gradient(batch, rows), rows)

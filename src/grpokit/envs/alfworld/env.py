@@ -51,12 +51,13 @@ class AlfworldEnv:
         distractor_types: int,
         source: str,
         expert: str,
+        max_receptacles: int | None = None,
     ) -> None:
         if expert not in EXPERTS:
             raise ValueError(f"unknown ALFWorld expert {expert!r}; known: {', '.join(EXPERTS)} (or true/false)")
         self.max_turns = max_turns
         self.expert = expert
-        self.settings = generator.Settings(split, task_types, distractor_types)
+        self.settings = generator.Settings(split, task_types, distractor_types, max_receptacles)
         self.cache_dir = cache_dir
         self.official_root = official.data_root() if source != "generated" else None
         if source == "official" and self.official_root is None:
@@ -177,6 +178,7 @@ def make_alfworld(
     cache_dir: str | Path | None = None,
     max_turns: int = 50,
     distractor_types: int = 8,
+    max_receptacles: int | None = None,
     source: str = "auto",
     expert: bool | str = True,
 ) -> AlfworldEnv:
@@ -185,6 +187,8 @@ def make_alfworld(
     ``split``: train, eval_in_distribution or eval_out_of_distribution. ``task_types``: names (or 1-6) of
     the six ALFWorld task types, default all. ``cache_dir``: where generated games are saved (default
     ``$GRPOKIT_CACHE/alfworld``). ``distractor_types``: object types placed besides the task's own.
+    ``max_receptacles``: room size, the floor plan cut down to this many receptacles (those the task needs
+    first; generated games only; None: the whole floor plan).
     ``source``: "auto" plays official games when ``$ALFWORLD_DATA/json_2.1.1`` exists, else generated ones.
     ``expert``: who supplies ``info["expert_action"]``: "planner" (Fast Downward on the hidden state; True means
     this), "observed" (``ObservedExpert``: only what the texts showed, a teacher for behaviour cloning; no planning
@@ -197,5 +201,9 @@ def make_alfworld(
         raise ValueError(f"unknown ALFWorld source {source!r}; known: {', '.join(SOURCES)}")
     if isinstance(expert, bool):  # the older switch: true = the planner, false = none
         expert = "planner" if expert else "none"
+    if max_receptacles is not None and max_receptacles < 1:
+        raise ValueError(f"ALFWorld max_receptacles must be at least 1 (or null), got {max_receptacles}")
     folder = Path(cache_dir) if cache_dir is not None else generator.default_cache_dir()
-    return AlfworldEnv(split, resolve_task_types(task_types), folder, max_turns, distractor_types, source, expert)
+    return AlfworldEnv(
+        split, resolve_task_types(task_types), folder, max_turns, distractor_types, source, expert, max_receptacles
+    )

@@ -22,6 +22,7 @@ class Settings:
     split: str
     task_types: tuple[str, ...]
     distractor_types: int
+    max_receptacles: int | None = None  # room size: None keeps the floor plan's receptacles
 
 
 def default_cache_dir() -> Path:
@@ -42,11 +43,16 @@ def draw(settings: Settings, seed: int, attempt: int) -> tuple[scene.Scene, str]
     plans = [n for n in layouts.floor_plan_numbers(ood) if tasks.candidate_tasks(task_type, layouts.load(n), held_out)]
     plan = layouts.load(rng.choice(plans))
     task = rng.choice(tasks.candidate_tasks(task_type, plan, held_out))
+    if settings.max_receptacles is not None:
+        plan = scene.room_slice(plan, task, settings.max_receptacles, rng)
     return scene.build(plan, task, rng, settings.distractor_types), tasks.describe(task, rng)
 
 
 def game_dir(cache_dir: Path, settings: Settings, seed: int, attempt: int) -> Path:
-    key = json.dumps([VERSION, settings.task_types, settings.distractor_types]).encode()
+    fields = [VERSION, settings.task_types, settings.distractor_types]
+    if settings.max_receptacles is not None:  # games of full rooms keep the folders they had
+        fields.append(settings.max_receptacles)
+    key = json.dumps(fields).encode()
     return cache_dir / settings.split / hashlib.sha1(key).hexdigest()[:12] / f"{seed}-{attempt}"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from grpokit.envs.alfworld.layouts import FloorPlan, Receptacle
 from grpokit.envs.alfworld.tasks import LAMP_HOSTS, TOOL, Task
@@ -32,6 +32,28 @@ def _hosts(obj_type: str, plan: FloorPlan) -> list[Receptacle]:
     if obj_type in ("DeskLamp", "FloorLamp"):
         return [r for r in plan.receptacles if r.type in LAMP_HOSTS]
     return [r for r in plan.receptacles if obj_type in constants.VAL_RECEPTACLE_OBJECTS[r.type]]
+
+
+def room_slice(plan: FloorPlan, task: Task, size: int, rng: random.Random) -> FloorPlan:
+    """``plan`` cut down to ``size`` receptacles (a smaller room; the generator's room-size knob).
+
+    Kept first: one receptacle of the destination type, one of the task's tool (sink, microwave, fridge), one
+    that may hold the target object at the start and, for ``look_at_obj_in_light``, one a lamp stands on; then
+    random others up to ``size``. The room keeps the floor plan's order of receptacles.
+    """
+    if size >= len(plan.receptacles):
+        return plan
+    banned = {task.recep, TOOL.get(task.type)}
+    needed_groups = [
+        [r for r in plan.receptacles if r.type == task.recep],
+        [r for r in plan.receptacles if r.type == TOOL.get(task.type)],
+        [r for r in _hosts(task.obj, plan) if r.type not in banned],
+        _hosts(task.toggle, plan) if task.toggle else [],
+    ]
+    kept = {rng.choice(group) for group in needed_groups if group}
+    others = [r for r in plan.receptacles if r not in kept]
+    kept |= set(rng.sample(others, max(size - len(kept), 0)))
+    return replace(plan, receptacles=tuple(r for r in plan.receptacles if r in kept))
 
 
 def _count(obj_type: str, task: Task, rng: random.Random) -> int:
