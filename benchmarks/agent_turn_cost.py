@@ -2,13 +2,14 @@
 
     .venv/bin/python benchmarks/agent_turn_cost.py [--tasks 4] [--batch 16]
 
-The observed expert plays ``--tasks`` generated small-room pick-and-place games (the CPU preset's setting, 20 turns,
-history 2); each prompt style turns the same steps into prompts and expert answers. Then SmolLM2-135M with rank-16
+The observed expert plays ``--tasks`` generated pick-and-place games in whole floor plans without distractor objects
+(20 turns, history 2; the CPU preset now cuts rooms to 4 receptacles, which shortens both styles' action lists); each
+prompt style turns the same steps into prompts and expert answers. Then SmolLM2-135M with rank-16
 LoRA, as in the CPU preset: **generation**: the policy answers every step's prompt, ``--batch`` prompts at a time
 (as many environments are active together in an RL step of 4 tasks x 4 episodes) at temperature 1;
 **update**: one forward and backward pass over every step's prompt and expert answer (what a policy update over
-those rows costs). Printed per 100 agent steps, the unit from which a run's time follows (one RL step of the CPU
-preset, 16 episodes, measured 319 agent steps; a 32-game evaluation has up to 640).
+those rows costs). Printed per 100 agent steps, the unit from which a run's time follows (an RL step of 16
+episodes took 319 agent steps in whole rooms with 20 turns, about 135 with the CPU preset's 4 receptacles and 10 turns).
 """
 
 from __future__ import annotations

@@ -1,17 +1,21 @@
-"""DGPO and DynaMO against their baselines on the main job: small-scale evidence of the papers' mechanisms.
+"""DGPO, DynaMO and ProxMO against their baselines: small-scale evidence of the papers' mechanisms.
 
     .venv/bin/python benchmarks/loss_study.py --study losses --seeds 0 1 2
     .venv/bin/python benchmarks/loss_study.py --study dynamo --seeds 0 1 2
+    .venv/bin/python benchmarks/loss_study.py --study credit --seeds 0 1 2     # the LLM agent on ALFWorld
     .venv/bin/python benchmarks/loss_study.py --study losses --report-only     # tables from finished runs
 
-Each arm is ``grpokit train --config configs/cpu-demo.yaml`` (the main job) with the arm's overrides and a seed,
-under ``runs/<study>-study/<arm>/seed<k>``; ``--jobs 2`` runs two at a time with one thread each (LoRA runs give the
-same answers whatever the thread count). A finished run (``eval.json``) is not run again; an interrupted one starts
-over. The report (the table between the ``<!-- table -->`` markers of ``docs/loss-study.md`` or
-``docs/dynamo-study.md``, the entropy curves beside it as a .png) gives per arm and seed the held-out gain ± paired
-SE, and averaged over steps the policy entropy, the share of tokens outside the trust region on each side
+Each arm of ``losses`` and ``dynamo`` is ``grpokit train --config configs/cpu-demo.yaml`` (the main job), each arm
+of ``credit`` ``grpokit train --config configs/alfworld-proxmo-cpu.yaml`` (cloning, then RL with the arm's credit
+estimator), with the arm's overrides and a seed, under ``runs/<study>-study/<arm>/seed<k>``; ``--jobs 2`` runs two
+at a time with one thread each (LoRA runs give the same answers whatever the thread count). A finished run
+(``eval.json``) is not run again; an interrupted one starts over. The report (the table between the
+``<!-- table -->`` markers of ``docs/loss-study.md``, ``docs/dynamo-study.md`` or ``docs/credit-study.md``, a curve
+per arm beside it as a .png) gives per arm and seed the held-out gain ± paired SE and the held-out accuracy after
+training, and averaged over steps the policy entropy, the share of tokens outside the trust region on each side
 (``clipfrac_low`` / ``clipfrac_high``: the tokens whose gradient GRPO drops and DGPO decays), the share of mixed
-groups, DynaMO's objective sum p(1-p)/n_i against uniform allocation, and the median seconds per step.
+groups, DynaMO's objective sum p(1-p)/n_i against uniform allocation, the agent's training success and share of
+singleton anchor groups, and the median seconds per step.
 
 The DynaMO study changes two things for every arm, its baseline included: the training set is 24 problems, so each
 prompt comes back every 4 steps and has a success history to allocate by (with the main job's 2,000 problems no
@@ -37,7 +41,11 @@ from grpokit.evaluate import standard_error
 from grpokit.train.logger import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "configs" / "cpu-demo.yaml"
+CONFIGS = {
+    "losses": REPO / "configs" / "cpu-demo.yaml",
+    "dynamo": REPO / "configs" / "cpu-demo.yaml",
+    "credit": REPO / "configs" / "alfworld-proxmo-cpu.yaml",
+}
 EPS = "eps_low: 0.2, eps_high: 0.2"
 
 STUDIES: dict[str, dict[str, list[str]]] = {
@@ -54,10 +62,25 @@ STUDIES: dict[str, dict[str, list[str]]] = {
         "allocation": ["allocation.enabled=true"],
         "modulation": ["modulation.enabled=true"],
     },
+    "credit": {
+        "GRPO": ["agent.credit=grpo", "agent.credit_params={}"],
+        "GiGPO": ["agent.credit=gigpo", "agent.credit_params={}"],
+        "ProxMO (paper)": ["agent.credit=proxmo", "agent.credit_params={variant: paper}"],
+        "ProxMO (official)": ["agent.credit=proxmo", "agent.credit_params={variant: official}"],
+    },
 }
-SHARED = {"losses": [], "dynamo": ["task.train_size=24", "allocation.n_max=16"]}
-DOCS = {"losses": REPO / "docs" / "loss-study", "dynamo": REPO / "docs" / "dynamo-study"}
-PERCENT = {"clip low", "clip high", "mixed groups"}
+SHARED = {"losses": [], "dynamo": ["task.train_size=24", "allocation.n_max=16"], "credit": []}
+DOCS = {
+    "losses": REPO / "docs" / "loss-study",
+    "dynamo": REPO / "docs" / "dynamo-study",
+    "credit": REPO / "docs" / "credit-study",
+}
+CURVES = {  # the per-step metric plotted for each arm: (metrics key, axis label)
+    "losses": ("train/entropy", "policy entropy"),
+    "dynamo": ("train/entropy", "policy entropy"),
+    "credit": ("agent/success", "training success"),
+}
+PERCENT = {"clip low", "clip high", "mixed groups", "train success", "singleton anchors"}
 MARKERS = ("<!-- table -->\n", "<!-- /table -->")
 STEP_AVERAGES = {  # the per-step metrics each study reports, averaged over steps
     "losses": {
@@ -74,6 +97,11 @@ STEP_AVERAGES = {  # the per-step metrics each study reports, averaged over step
         "uniform Σp(1-p)/n": "allocation/bernoulli_variance_uniform",
         "s/step": "time/step_s",
     },
+    "credit": {
+        "train success": "agent/success",
+        "singleton anchors": "agent/singleton_anchor_share",
+        "s/step": "time/step_s",
+    },
 }
 
 
@@ -81,11 +109,11 @@ def slug(arm: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in arm).strip("-")
 
 
-def run_arm(run_dir: Path, overrides: list[str], seed: int, threads: int) -> None:
+def run_arm(config: Path, run_dir: Path, overrides: list[str], seed: int, threads: int) -> None:
     if (run_dir / "eval.json").exists():
         return
     shutil.rmtree(run_dir, ignore_errors=True)  # an interrupted run starts over rather than append to its metrics
-    command = [sys.executable, "-m", "grpokit.cli", "train", "--config", str(CONFIG)]
+    command = [sys.executable, "-m", "grpokit.cli", "train", "--config", str(config)]
     command += [f"run_dir={run_dir}", f"seed={seed}", "tensorboard=false", *overrides]
     print(" ".join(command), flush=True)
     started = time.perf_counter()
@@ -99,13 +127,13 @@ def mean(values: list[float]) -> float:
     return sum(finite) / len(finite) if finite else math.nan
 
 
-def summarise(run_dir: Path, averages: dict[str, str]) -> dict[str, float]:
+def summarise(run_dir: Path, averages: dict[str, str], curve: str) -> dict[str, float]:
     summary = json.loads((run_dir / "eval.json").read_text())
     steps = [row for row in read_metrics(run_dir) if "time/step_s" in row]
-    out = {"gain": summary["gain"], "gain_se": summary["gain_se"]}
+    out = {"gain": summary["gain"], "gain_se": summary["gain_se"], "after": summary["accuracy_after"]}
     out.update({name: mean([row.get(key, math.nan) for row in steps]) for name, key in averages.items()})
     out["s/step"] = statistics.median(row["time/step_s"] for row in steps)  # robust to a step that waited
-    out["entropy_curve"] = [row.get("train/entropy", math.nan) for row in steps]
+    out["curve"] = [row.get(curve, math.nan) for row in steps]
     return out
 
 
@@ -115,27 +143,28 @@ def cell(name: str, value: float) -> str:
 
 def report(study: str, root: Path, seeds: list[int]) -> str:
     averages = STEP_AVERAGES[study]
-    header = ["arm", "gain by seed (± paired SE), points", "mean gain ± SE over seeds", *averages]
+    header = ["arm", "gain by seed (± paired SE), points", "mean gain ± SE over seeds", "accuracy after", *averages]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     curves = {}
     for arm in STUDIES[study]:
         done = [s for s in seeds if (root / slug(arm) / f"seed{s}" / "eval.json").exists()]
         if not done:
             continue
-        rows = [summarise(root / slug(arm) / f"seed{s}", averages) for s in done]
+        rows = [summarise(root / slug(arm) / f"seed{s}", averages, CURVES[study][0]) for s in done]
         gains = [100 * r["gain"] for r in rows]
         per_seed = ", ".join(
             f"{s}: {100 * r['gain']:+.1f} ± {100 * r['gain_se']:.1f}" for s, r in zip(done, rows, strict=True)
         )
-        cells = [arm, per_seed, f"{mean(gains):+.1f} ± {standard_error(gains):.1f}"]
+        after = [100 * r["after"] for r in rows]
+        cells = [arm, per_seed, f"{mean(gains):+.1f} ± {standard_error(gains):.1f}", f"{mean(after):.1f}%"]
         cells += [cell(name, mean([r[name] for r in rows])) for name in averages]
         lines.append("| " + " | ".join(cells) + " |")
-        curves[arm] = [r["entropy_curve"] for r in rows]
-    plot_entropy(curves, DOCS[study].with_suffix(".png"))
+        curves[arm] = [r["curve"] for r in rows]
+    plot_curves(curves, CURVES[study][1], DOCS[study].with_suffix(".png"))
     return "\n".join(lines)
 
 
-def plot_entropy(curves: dict[str, list[list[float]]], path: Path) -> None:
+def plot_curves(curves: dict[str, list[list[float]]], label: str, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -146,7 +175,7 @@ def plot_entropy(curves: dict[str, list[list[float]]], path: Path) -> None:
         length = min(len(c) for c in runs)
         axis.plot(range(1, length + 1), [mean([c[i] for c in runs]) for i in range(length)], label=arm)
     axis.set_xlabel("training step")
-    axis.set_ylabel("policy entropy (mean over seeds)")
+    axis.set_ylabel(f"{label} (mean over seeds)")
     axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
@@ -166,11 +195,11 @@ def main() -> None:
     if not args.report_only:
         threads = max(1, (os.cpu_count() or 1) // args.jobs)
         # seed-major: an interrupted study still has every arm on the first seeds
-        queue = [
-            (root / slug(arm) / f"seed{seed}", [*SHARED[args.study], *overrides, *args.overrides], seed)
-            for seed in args.seeds
-            for arm, overrides in STUDIES[args.study].items()
-        ]
+        queue = []
+        for seed in args.seeds:
+            for arm, overrides in STUDIES[args.study].items():
+                arm_overrides = [*SHARED[args.study], *overrides, *args.overrides]
+                queue.append((CONFIGS[args.study], root / slug(arm) / f"seed{seed}", arm_overrides, seed))
         with ThreadPoolExecutor(args.jobs) as pool:
             for finished in [pool.submit(run_arm, *item, threads) for item in queue]:
                 finished.result()
