@@ -131,8 +131,7 @@ class TrainBatch:
                 current, prompt, response = [], int(prompt_lengths[row]), int(response_lengths[row])
             current.append(row)
             widest_prompt, widest_response = prompt, response
-        if current:
-            batches.append(torch.tensor(current))
+        batches.append(torch.tensor(current))
         return batches
 
 
@@ -408,7 +407,7 @@ class Trainer:
         num_tokens = batch.response_mask[rows].sum().clamp(min=1).item()
         num_seqs = (batch.response_mask[rows].sum(dim=1) > 0).sum().clamp(min=1).item()
         finite = True
-        for micro in batch.micro_batches(self._rows_with_gradient(batch, rows), self.config.micro_batch_tokens):
+        for micro in batch.micro_batches(rows, self.config.micro_batch_tokens):
             sub = batch.select(micro, self.device)
             loss, metrics = self._micro_batch_loss(sub, num_tokens, num_seqs)
             finite &= bool(torch.isfinite(loss))
@@ -418,23 +417,7 @@ class Trainer:
             sums["tokens"] = sums.get("tokens", 0.0) + weight
             for key, value in metrics.items():
                 sums[key] = sums.get(key, 0.0) + value * weight
-        for param in self.model.parameters():  # a skipped row's gradient is zero, not absent (AdamW still steps)
-            if param.requires_grad and param.grad is None:
-                param.grad = torch.zeros_like(param)
         return finite
-
-    def _rows_with_gradient(self, batch: TrainBatch, rows: Tensor) -> Tensor:
-        """The ``rows`` whose loss can be non-zero, the only ones that need a forward and backward pass.
-
-        Every policy loss is the advantage times a function of the ratio, so with no KL and no entropy term a row
-        of zero advantage (a group that all won or all failed) adds exactly nothing; its tokens still count in the
-        mini-batch's normalisers. DynaMO's modulation keeps every row: its entropy range is taken over the
-        micro-batch's tokens, zero-advantage rows included (as the official code does).
-        """
-        config = self.config
-        if self.reference is not None or config.entropy_coef > 0 or config.modulation.enabled:
-            return rows
-        return rows[batch.advantages[rows] != 0]
 
     def _micro_batch_loss(self, sub: TrainBatch, num_tokens: float, num_seqs: float) -> tuple[Tensor, dict[str, float]]:
         config = self.config
