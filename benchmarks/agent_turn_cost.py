@@ -9,7 +9,7 @@ LoRA, as in the CPU preset: **generation**: the policy answers every step's prom
 (as many environments are active together in an RL step of 4 tasks x 4 episodes) at temperature 1;
 **update**: one forward and backward pass over every step's prompt and expert answer (what a policy update over
 those rows costs). Printed per 100 agent steps, the unit from which a run's time follows (an RL step of 16
-episodes took 319 agent steps in whole rooms with 20 turns, about 135 with the CPU preset's 4 receptacles and 10 turns).
+episodes took 319 agent steps in whole rooms with 20 turns, 124-159 with the CPU preset's 4 receptacles and 10 turns).
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ def test_a_small_room_keeps_what_its_task_needs(task_type):
         assert set(small.plan.receptacles) <= set(full.plan.receptacles)
         assert len(small.plan.receptacles) == min(4, len(full.plan.receptacles))
         types = {r.type for r in small.plan.receptacles}
-        assert task.recep in types | {None} and tasks.TOOL.get(task_type, task.recep) in types | {None}
+        assert {task.recep, tasks.TOOL.get(task_type)} - {None} <= types
         targets = [item for item in small.items if item.type == task.obj]
         assert targets and all(item.receptacle in small.plan.receptacles for item in small.items)
         assert all(item.receptacle.type not in {task.recep, tasks.TOOL.get(task_type)} for item in targets)
@@ -110,6 +110,8 @@ def test_make_rejects_unknown_split_and_parameter():
         make("alfworld", split="valid_seen")
     with pytest.raises(TypeError, match="max_steps"):
         make("alfworld", max_steps=3)
+    with pytest.raises(ValueError, match="max_receptacles must be at least 1"):
+        make("alfworld", max_receptacles=0)
 
 
 def test_tidy_goes_to_the_receptacle_the_next_command_uses():
