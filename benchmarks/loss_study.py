@@ -35,73 +35,85 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grpokit.evaluate import standard_error
 from grpokit.train.logger import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = {
-    "losses": REPO / "configs" / "cpu-demo.yaml",
-    "dynamo": REPO / "configs" / "cpu-demo.yaml",
-    "credit": REPO / "configs" / "alfworld-proxmo-cpu.yaml",
-}
 EPS = "eps_low: 0.2, eps_high: 0.2"
-
-STUDIES: dict[str, dict[str, list[str]]] = {
-    "losses": {
-        "ppo (GRPO clip)": ["loss=ppo", f"loss_params={{{EPS}}}"],
-        "cispo": ["loss=cispo", "loss_params={eps_high: 0.2}"],
-        "gppo": ["loss=gppo", f"loss_params={{{EPS}}}"],
-        "sapo": ["loss=sapo", "loss_params={}"],
-        "dgpo n=1 m=2": ["loss=dgpo", f"loss_params={{{EPS}, n: 1, m: 2}}"],
-        "dgpo n=2 m=4": ["loss=dgpo", f"loss_params={{{EPS}, n: 2, m: 4}}"],
-    },
-    "dynamo": {
-        "uniform, no modulation": [],
-        "allocation": ["allocation.enabled=true"],
-        "modulation": ["modulation.enabled=true"],
-    },
-    "credit": {
-        "GRPO": ["agent.credit=grpo", "agent.credit_params={}"],
-        "GiGPO": ["agent.credit=gigpo", "agent.credit_params={}"],
-        "ProxMO (paper)": ["agent.credit=proxmo", "agent.credit_params={variant: paper}"],
-        "ProxMO (official)": ["agent.credit=proxmo", "agent.credit_params={variant: official}"],
-    },
-}
-SHARED = {"losses": [], "dynamo": ["task.train_size=24", "allocation.n_max=16"], "credit": []}
-DOCS = {
-    "losses": REPO / "docs" / "loss-study",
-    "dynamo": REPO / "docs" / "dynamo-study",
-    "credit": REPO / "docs" / "credit-study",
-}
-CURVES = {  # the per-step metric plotted for each arm: (metrics key, axis label)
-    "losses": ("train/entropy", "policy entropy"),
-    "dynamo": ("train/entropy", "policy entropy"),
-    "credit": ("agent/success", "training success"),
-}
 PERCENT = {"clip low", "clip high", "mixed groups", "train success", "singleton anchors"}
 MARKERS = ("<!-- table -->\n", "<!-- /table -->")
-STEP_AVERAGES = {  # the per-step metrics each study reports, averaged over steps
-    "losses": {
-        "entropy": "train/entropy",
-        "clip low": "loss/clipfrac_low",
-        "clip high": "loss/clipfrac_high",
-        "mixed groups": "reward/mixed_groups",
-        "s/step": "time/step_s",
-    },
-    "dynamo": {
-        "entropy": "train/entropy",
-        "mixed groups": "reward/mixed_groups",
-        "Σp(1-p)/n": "allocation/bernoulli_variance",
-        "uniform Σp(1-p)/n": "allocation/bernoulli_variance_uniform",
-        "s/step": "time/step_s",
-    },
-    "credit": {
-        "train success": "agent/success",
-        "singleton anchors": "agent/singleton_anchor_share",
-        "s/step": "time/step_s",
-    },
+
+
+@dataclass(frozen=True)
+class Study:
+    """One study: the preset every arm trains, the arms' overrides and what the report shows."""
+
+    config: Path
+    arms: dict[str, list[str]]  # arm name -> its config overrides
+    averages: dict[str, str]  # column -> per-step metrics key, averaged over steps
+    curve: tuple[str, str]  # the per-step metric plotted for each arm: (metrics key, axis label)
+    doc: Path  # docs/<name>: the .md whose table is replaced and the .png beside it
+    shared: list[str] = field(default_factory=list)  # overrides for every arm, baseline included
+
+
+STUDIES = {
+    "losses": Study(
+        config=REPO / "configs" / "cpu-demo.yaml",
+        arms={
+            "ppo (GRPO clip)": ["loss=ppo", f"loss_params={{{EPS}}}"],
+            "cispo": ["loss=cispo", "loss_params={eps_high: 0.2}"],
+            "gppo": ["loss=gppo", f"loss_params={{{EPS}}}"],
+            "sapo": ["loss=sapo", "loss_params={}"],
+            "dgpo n=1 m=2": ["loss=dgpo", f"loss_params={{{EPS}, n: 1, m: 2}}"],
+            "dgpo n=2 m=4": ["loss=dgpo", f"loss_params={{{EPS}, n: 2, m: 4}}"],
+        },
+        averages={
+            "entropy": "train/entropy",
+            "clip low": "loss/clipfrac_low",
+            "clip high": "loss/clipfrac_high",
+            "mixed groups": "reward/mixed_groups",
+            "s/step": "time/step_s",
+        },
+        curve=("train/entropy", "policy entropy"),
+        doc=REPO / "docs" / "loss-study",
+    ),
+    "dynamo": Study(
+        config=REPO / "configs" / "cpu-demo.yaml",
+        arms={
+            "uniform, no modulation": [],
+            "allocation": ["allocation.enabled=true"],
+            "modulation": ["modulation.enabled=true"],
+        },
+        averages={
+            "entropy": "train/entropy",
+            "mixed groups": "reward/mixed_groups",
+            "Σp(1-p)/n": "allocation/bernoulli_variance",
+            "uniform Σp(1-p)/n": "allocation/bernoulli_variance_uniform",
+            "s/step": "time/step_s",
+        },
+        curve=("train/entropy", "policy entropy"),
+        doc=REPO / "docs" / "dynamo-study",
+        shared=["task.train_size=24", "allocation.n_max=16"],
+    ),
+    "credit": Study(
+        config=REPO / "configs" / "alfworld-proxmo-cpu.yaml",
+        arms={
+            "GRPO": ["agent.credit=grpo", "agent.credit_params={}"],
+            "GiGPO": ["agent.credit=gigpo", "agent.credit_params={}"],
+            "ProxMO (paper)": ["agent.credit=proxmo", "agent.credit_params={variant: paper}"],
+            "ProxMO (official)": ["agent.credit=proxmo", "agent.credit_params={variant: official}"],
+        },
+        averages={
+            "train success": "agent/success",
+            "singleton anchors": "agent/singleton_anchor_share",
+            "s/step": "time/step_s",
+        },
+        curve=("agent/success", "training success"),
+        doc=REPO / "docs" / "credit-study",
+    ),
 }
 
 
@@ -141,26 +153,28 @@ def cell(name: str, value: float) -> str:
     return f"{100 * value:.2f}%" if name in PERCENT else f"{value:.3g}"
 
 
-def report(study: str, root: Path, seeds: list[int]) -> str:
-    averages = STEP_AVERAGES[study]
-    header = ["arm", "gain by seed (± paired SE), points", "mean gain ± SE over seeds", "accuracy after", *averages]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+def report(study: Study, root: Path, seeds: list[int]) -> str | None:
+    """The study's table from the finished runs under ``root`` (None when there are none); plots the curves."""
+    header = ["arm", "gain by seed (± paired SE), points", "mean gain ± SE over seeds", "accuracy after"]
+    lines = ["| " + " | ".join([*header, *study.averages]) + " |", "|" + " --- |" * (len(header) + len(study.averages))]
     curves = {}
-    for arm in STUDIES[study]:
+    for arm in study.arms:
         done = [s for s in seeds if (root / slug(arm) / f"seed{s}" / "eval.json").exists()]
         if not done:
             continue
-        rows = [summarise(root / slug(arm) / f"seed{s}", averages, CURVES[study][0]) for s in done]
+        rows = [summarise(root / slug(arm) / f"seed{s}", study.averages, study.curve[0]) for s in done]
         gains = [100 * r["gain"] for r in rows]
         per_seed = ", ".join(
             f"{s}: {100 * r['gain']:+.1f} ± {100 * r['gain_se']:.1f}" for s, r in zip(done, rows, strict=True)
         )
         after = [100 * r["after"] for r in rows]
         cells = [arm, per_seed, f"{mean(gains):+.1f} ± {standard_error(gains):.1f}", f"{mean(after):.1f}%"]
-        cells += [cell(name, mean([r[name] for r in rows])) for name in averages]
+        cells += [cell(name, mean([r[name] for r in rows])) for name in study.averages]
         lines.append("| " + " | ".join(cells) + " |")
         curves[arm] = [r["curve"] for r in rows]
-    plot_curves(curves, CURVES[study][1], DOCS[study].with_suffix(".png"))
+    if not curves:
+        return None
+    plot_curves(curves, study.curve[1], study.doc.with_suffix(".png"))
     return "\n".join(lines)
 
 
@@ -191,21 +205,24 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time, sharing the CPU cores between them")
     parser.add_argument("overrides", nargs="*", help="extra config overrides for every arm")
     args = parser.parse_args()
+    study = STUDIES[args.study]
     root = args.root or REPO / "runs" / f"{args.study}-study"
     if not args.report_only:
         threads = max(1, (os.cpu_count() or 1) // args.jobs)
         # seed-major: an interrupted study still has every arm on the first seeds
-        queue = []
-        for seed in args.seeds:
-            for arm, overrides in STUDIES[args.study].items():
-                arm_overrides = [*SHARED[args.study], *overrides, *args.overrides]
-                queue.append((CONFIGS[args.study], root / slug(arm) / f"seed{seed}", arm_overrides, seed))
+        queue = [
+            (study.config, root / slug(arm) / f"seed{seed}", [*study.shared, *overrides, *args.overrides], seed)
+            for seed in args.seeds
+            for arm, overrides in study.arms.items()
+        ]
         with ThreadPoolExecutor(args.jobs) as pool:
             for finished in [pool.submit(run_arm, *item, threads) for item in queue]:
                 finished.result()
-    table = report(args.study, root, args.seeds)
+    table = report(study, root, args.seeds)
+    if table is None:
+        sys.exit(f"no finished runs under {root}: the report in {study.doc.with_suffix('.md')} is left as it is")
     print(table)
-    doc = DOCS[args.study].with_suffix(".md")
+    doc = study.doc.with_suffix(".md")
     text = doc.read_text() if doc.exists() else ""
     if all(marker in text for marker in MARKERS):
         head, rest = text.split(MARKERS[0], 1)

@@ -43,11 +43,11 @@ def room_slice(plan: FloorPlan, task: Task, size: int, rng: random.Random) -> Fl
     """
     if size >= len(plan.receptacles):
         return plan
-    banned = {task.recep, TOOL.get(task.type)}
+    tool = TOOL.get(task.type)
     needed_groups = [
         [r for r in plan.receptacles if r.type == task.recep],
-        [r for r in plan.receptacles if r.type == TOOL.get(task.type)],
-        [r for r in _hosts(task.obj, plan) if r.type not in banned],
+        [r for r in plan.receptacles if r.type == tool],
+        [r for r in _hosts(task.obj, plan) if r.type not in {task.recep, tool}],
         _hosts(task.toggle, plan) if task.toggle else [],
     ]
     kept = {rng.choice(group) for group in needed_groups if group}
