@@ -53,7 +53,7 @@ class Study:
 
     config: Path
     arms: dict[str, list[str]]  # arm name -> its config overrides
-    averages: dict[str, str]  # column -> per-step metrics key, averaged over steps
+    averages: dict[str, str]  # column -> per-step metrics key, averaged over steps (then the median s/step)
     curve: tuple[str, str]  # the per-step metric plotted for each arm: (metrics key, axis label)
     doc: Path  # docs/<name>: the .md whose table is replaced and the .png beside it
     shared: list[str] = field(default_factory=list)  # overrides for every arm, baseline included
@@ -75,7 +75,6 @@ STUDIES = {
             "clip low": "loss/clipfrac_low",
             "clip high": "loss/clipfrac_high",
             "mixed groups": "reward/mixed_groups",
-            "s/step": "time/step_s",
         },
         curve=("train/entropy", "policy entropy"),
         doc=REPO / "docs" / "loss-study",
@@ -92,7 +91,6 @@ STUDIES = {
             "mixed groups": "reward/mixed_groups",
             "Σp(1-p)/n": "allocation/bernoulli_variance",
             "uniform Σp(1-p)/n": "allocation/bernoulli_variance_uniform",
-            "s/step": "time/step_s",
         },
         curve=("train/entropy", "policy entropy"),
         doc=REPO / "docs" / "dynamo-study",
@@ -109,7 +107,6 @@ STUDIES = {
         averages={
             "train success": "agent/success",
             "singleton anchors": "agent/singleton_anchor_share",
-            "s/step": "time/step_s",
         },
         curve=("agent/success", "training success"),
         doc=REPO / "docs" / "credit-study",
@@ -155,8 +152,9 @@ def cell(name: str, value: float) -> str:
 
 def report(study: Study, root: Path, seeds: list[int]) -> str | None:
     """The study's table from the finished runs under ``root`` (None when there are none); plots the curves."""
-    header = ["arm", "gain by seed (± paired SE), points", "mean gain ± SE over seeds", "accuracy after"]
-    lines = ["| " + " | ".join([*header, *study.averages]) + " |", "|" + " --- |" * (len(header) + len(study.averages))]
+    columns = [*study.averages, "s/step"]
+    header = ["arm", "gain by seed (± paired SE), points", "mean gain ± SE over seeds", "accuracy after", *columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     curves = {}
     for arm in study.arms:
         done = [s for s in seeds if (root / slug(arm) / f"seed{s}" / "eval.json").exists()]
@@ -169,7 +167,7 @@ def report(study: Study, root: Path, seeds: list[int]) -> str | None:
         )
         after = [100 * r["after"] for r in rows]
         cells = [arm, per_seed, f"{mean(gains):+.1f} ± {standard_error(gains):.1f}", f"{mean(after):.1f}%"]
-        cells += [cell(name, mean([r[name] for r in rows])) for name in study.averages]
+        cells += [cell(name, mean([r[name] for r in rows])) for name in columns]
         lines.append("| " + " | ".join(cells) + " |")
         curves[arm] = [r["curve"] for r in rows]
     if not curves:
