@@ -112,6 +112,7 @@ class AgentConfig:
         "supervised steps on the environment's expert answers before RL (behaviour cloning; 0: none)", 0
     )
     warm_start_lr: float = _help("learning rate of the behaviour-cloning steps", 1e-4)
+    warm_start_tasks: int | None = _help("expert episodes per behaviour-cloning step (None: tasks_per_step)", None)
 
 
 @dataclass

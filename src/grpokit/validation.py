@@ -52,6 +52,7 @@ RANGES: dict[str, Rule] = {
             "allocation.n_max",
             "agent.tasks_per_step",
             "agent.max_turns",
+            "agent.warm_start_tasks",
         ),
         AT_LEAST_ONE,
     ),

@@ -11,6 +11,7 @@ from grpokit.agent.prompts import expert_answer
 from grpokit.envs import make
 from grpokit.models import Precision, load_policy
 from grpokit.rollout import token_log_probs
+from grpokit.train import agent_trainer
 from grpokit.train.behaviour_cloning import clone_expert, expert_batch, expert_policy
 from grpokit.train.factory import build_trainer
 from tests.helpers import ParityRoom, tiny_agent_config
@@ -98,3 +99,17 @@ def test_eval_json_records_the_base_the_cloned_and_the_trained_model(tmp_path):
     assert summary["accuracy_base"] == base.accuracy and summary["accuracy_base_se"] == base.accuracy_se
     assert summary["accuracy_before"] == cloned.accuracy and summary["accuracy_after"] == trained.accuracy
     assert json.loads((tmp_path / "eval.json").read_text()) == summary
+
+
+def test_cloning_plays_warm_start_tasks_per_step_whatever_rl_plays(tmp_path, monkeypatch):
+    config = tiny_agent_config(tmp_path, "agent.warm_start_steps=2", "agent.warm_start_tasks=3", "steps=1")
+    trainer = build_trainer(config, quiet=True)
+    seen = []
+
+    def recording_clone(model, tokenizer, envs, seeds, **kwargs):
+        seen.extend(seeds(step) for step in range(kwargs["steps"]))
+        return [0.0] * kwargs["steps"]
+
+    monkeypatch.setattr(agent_trainer, "clone_expert", recording_clone)
+    trainer.warm_start()
+    assert [len(s) for s in seen] == [3, 3] and len(set(seen[0] + seen[1])) == 6  # RL plays 2 tasks a step

@@ -90,9 +90,9 @@ class AgentTrainer(Trainer):
             prompt_style=agent.prompt_style,
         )
 
-    def _task_seeds(self, first: int, step: int) -> list[int]:
-        """The ``agent.tasks_per_step`` task seeds of ``step`` in the run of seeds starting at ``first``."""
-        count = self.config.agent.tasks_per_step
+    @staticmethod
+    def _task_seeds(first: int, step: int, count: int) -> list[int]:
+        """The ``count`` task seeds of ``step`` in the run of seeds starting at ``first``."""
         return [first + step * count + i for i in range(count)]
 
     def train_step(self) -> dict[str, Any]:
@@ -100,7 +100,7 @@ class AgentTrainer(Trainer):
         started = time.perf_counter()
         episodes = self._play(
             self.train_envs,
-            self._task_seeds(config.seed * 1_000_003, self.step),
+            self._task_seeds(config.seed * 1_000_003, self.step, agent.tasks_per_step),
             config.group_size,
             self.sampling,
             self.sampling_generator,
@@ -123,6 +123,7 @@ class AgentTrainer(Trainer):
                 list(prompts), list(responses), list(log_probs), advantages, self.tokenizer.pad_token_id
             )
             self._fill_reference_log_probs(batch)
+            metrics["agent/advantage_row_mean"] = float(torch.as_tensor(advantages).mean())
             metrics.update(self.update(batch))
             metrics["response/length"] = batch.response_mask.sum(1).float().mean().item()
         self.step += 1
@@ -169,13 +170,14 @@ class AgentTrainer(Trainer):
         """
         agent, config = self.config.agent, self.config
         first = WARM_START_SEED_OFFSET + config.seed * 100_000
+        tasks = agent.warm_start_tasks if agent.warm_start_tasks is not None else agent.tasks_per_step
         if not self.quiet:
             print(f"behaviour cloning from the expert: {agent.warm_start_steps} steps ...")
         losses = clone_expert(
             self.model,
             self.tokenizer,
             self.train_envs,
-            lambda step: self._task_seeds(first, step),
+            lambda step: self._task_seeds(first, step, tasks),
             steps=agent.warm_start_steps,
             lr=agent.warm_start_lr,
             max_turns=agent.max_turns,
