@@ -32,6 +32,8 @@ def test_agent_training_runs_with_each_credit_estimator(tmp_path, credit, params
         assert row["agent/rows"] == 2 * 3 * 2  # tasks × group × turns
         assert 0 <= row["agent/success"] <= 1 and row["agent/episode_length"] == 2
         assert all(v == v for v in row.values() if isinstance(v, float))
+        if credit in ("grpo", "gigpo"):  # both centre over the group's rows, so the row mean is 0
+            assert abs(row["agent/advantage_row_mean"]) < 1e-5
     assert not torch.equal(before, parameters(trainer.model))
     assert summary["problems"] == 2
 

@@ -123,7 +123,7 @@ class AgentTrainer(Trainer):
                 list(prompts), list(responses), list(log_probs), advantages, self.tokenizer.pad_token_id
             )
             self._fill_reference_log_probs(batch)
-            metrics["agent/advantage_row_mean"] = float(torch.as_tensor(advantages).mean())
+            metrics["agent/advantage_row_mean"] = batch.advantages.mean().item()
             metrics.update(self.update(batch))
             metrics["response/length"] = batch.response_mask.sum(1).float().mean().item()
         self.step += 1
