@@ -11,11 +11,12 @@ estimator), with the arm's overrides and a seed, under ``runs/<study>-study/<arm
 at a time with one thread each (LoRA runs give the same answers whatever the thread count). A finished run
 (``eval.json``) is not run again; an interrupted one starts over. The report (the table between the
 ``<!-- table -->`` markers of ``docs/loss-study.md``, ``docs/dynamo-study.md`` or ``docs/credit-study.md``, a curve
-per arm beside it as a .png) gives per arm and seed the held-out gain ± paired SE and the held-out accuracy after
-training, and averaged over steps the policy entropy, the share of tokens outside the trust region on each side
-(``clipfrac_low`` / ``clipfrac_high``: the tokens whose gradient GRPO drops and DGPO decays), the share of mixed
-groups, DynaMO's objective sum p(1-p)/n_i against uniform allocation, the agent's training success and share of
-singleton anchor groups, and the median seconds per step.
+per arm beside it as a .png) is built from every finished run under the root, whatever ``--seeds`` says: per arm and
+seed the held-out gain ± paired SE, and over the seeds that every arm has finished the mean gain, the held-out accuracy
+after training, and averaged over steps the policy entropy, the share of tokens outside the trust region on each
+side (``clipfrac_low`` / ``clipfrac_high``: the tokens whose gradient GRPO drops and DGPO decays), the share of
+mixed groups, DynaMO's objective sum p(1-p)/n_i against uniform allocation, the agent's training success and share
+of singleton anchor groups, and the median seconds per step.
 
 The DynaMO study changes two things for every arm, its baseline included: the training set is 24 problems, so each
 prompt comes back every 4 steps and has a success history to allocate by (with the main job's 2,000 problems no
@@ -150,29 +151,40 @@ def cell(name: str, value: float) -> str:
     return f"{100 * value:.2f}%" if name in PERCENT else f"{value:.3g}"
 
 
-def report(study: Study, root: Path, seeds: list[int]) -> str | None:
-    """The study's table from the finished runs under ``root`` (None when there are none); plots the curves."""
+def finished_seeds(arm_dir: Path) -> list[int]:
+    """The seeds whose run under ``arm_dir`` finished (has an ``eval.json``), in order."""
+    return sorted(int(run.parent.name.removeprefix("seed")) for run in arm_dir.glob("seed*/eval.json"))
+
+
+def report(study: Study, root: Path) -> str | None:
+    """The study's table from every finished run under ``root`` (None when there are none); plots the curves.
+
+    The per-seed column shows every finished seed; the means (and the curves) use only the seeds that every arm in
+    the table has finished, so that arms are compared on the same seeds."""
+    done = {arm: finished_seeds(root / slug(arm)) for arm in study.arms}
+    done = {arm: seeds for arm, seeds in done.items() if seeds}
+    if not done:
+        return None
+    shared = sorted(set.intersection(*(set(seeds) for seeds in done.values())))
     columns = [*study.averages, "s/step"]
-    header = ["arm", "gain by seed (± paired SE), points", "mean gain ± SE over seeds", "accuracy after", *columns]
+    over = ", ".join(map(str, shared)) or "none"
+    header = ["arm", "gain by seed (± paired SE), points", f"mean gain ± SE over seeds {over}", "accuracy after"]
+    header += columns
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     curves = {}
-    for arm in study.arms:
-        done = [s for s in seeds if (root / slug(arm) / f"seed{s}" / "eval.json").exists()]
-        if not done:
-            continue
-        rows = [summarise(root / slug(arm) / f"seed{s}", study.averages, study.curve[0]) for s in done]
+    for arm, seeds in done.items():
+        runs = {s: summarise(root / slug(arm) / f"seed{s}", study.averages, study.curve[0]) for s in seeds}
+        per_seed = ", ".join(f"{s}: {100 * r['gain']:+.1f} ± {100 * r['gain_se']:.1f}" for s, r in runs.items())
+        rows = [runs[s] for s in shared]
         gains = [100 * r["gain"] for r in rows]
-        per_seed = ", ".join(
-            f"{s}: {100 * r['gain']:+.1f} ± {100 * r['gain_se']:.1f}" for s, r in zip(done, rows, strict=True)
-        )
-        after = [100 * r["after"] for r in rows]
-        cells = [arm, per_seed, f"{mean(gains):+.1f} ± {standard_error(gains):.1f}", f"{mean(after):.1f}%"]
+        cells = [arm, per_seed, f"{mean(gains):+.1f} ± {standard_error(gains):.1f}"]
+        cells += [f"{mean([100 * r['after'] for r in rows]):.1f}%"]
         cells += [cell(name, mean([r[name] for r in rows])) for name in columns]
         lines.append("| " + " | ".join(cells) + " |")
-        curves[arm] = [r["curve"] for r in rows]
-    if not curves:
-        return None
-    plot_curves(curves, study.curve[1], study.doc.with_suffix(".png"))
+        if rows:
+            curves[arm] = [r["curve"] for r in rows]
+    if curves:
+        plot_curves(curves, study.curve[1], study.doc.with_suffix(".png"))
     return "\n".join(lines)
 
 
@@ -197,7 +209,7 @@ def plot_curves(curves: dict[str, list[list[float]]], label: str, path: Path) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--study", choices=sorted(STUDIES), required=True)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="the seeds to run")
     parser.add_argument("--root", type=Path, help="where the runs go (default runs/<study>-study)")
     parser.add_argument("--report-only", action="store_true", help="only summarise the finished runs")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time, sharing the CPU cores between them")
@@ -216,7 +228,7 @@ def main() -> None:
         with ThreadPoolExecutor(args.jobs) as pool:
             for finished in [pool.submit(run_arm, *item, threads) for item in queue]:
                 finished.result()
-    table = report(study, root, args.seeds)
+    table = report(study, root)
     if table is None:
         sys.exit(f"no finished runs under {root}: the report in {study.doc.with_suffix('.md')} is left as it is")
     print(table)

@@ -1,0 +1,55 @@
+"""The study report (benchmarks/loss_study.py): every finished seed is shown, means use the seeds all arms share."""
+
+import importlib.util
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("loss_study", REPO / "benchmarks" / "loss_study.py")
+loss_study = sys.modules["loss_study"] = importlib.util.module_from_spec(_spec)  # dataclasses look it up
+_spec.loader.exec_module(loss_study)
+
+
+def finished_run(run_dir: Path, gain: float, after: float, success: float) -> None:
+    run_dir.mkdir(parents=True)
+    summary = {"gain": gain, "gain_se": 0.1, "accuracy_after": after}
+    (run_dir / "eval.json").write_text(json.dumps(summary))
+    steps = [
+        {"step": s, "time/step_s": 60.0, "agent/success": success, "agent/singleton_anchor_share": 0.1} for s in (1, 2)
+    ]
+    (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(row) for row in steps))
+
+
+def row_of(table: str, arm: str) -> list[str]:
+    line = next(line for line in table.splitlines() if line.startswith(f"| {arm} |"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_report_reads_every_finished_seed_and_averages_over_shared_seeds(tmp_path):
+    study = replace(loss_study.STUDIES["credit"], doc=tmp_path / "credit-study")
+    root = tmp_path / "runs"
+    for seed, gain in [(0, 0.2), (1, -0.1), (2, 0.4)]:
+        finished_run(root / "GRPO" / f"seed{seed}", gain, after=0.5 + gain, success=0.5)
+    for seed, gain in [(0, 0.3), (1, 0.1)]:
+        finished_run(root / "GiGPO" / f"seed{seed}", gain, after=0.6, success=0.25)
+    (root / "GiGPO" / "seed2").mkdir()  # an interrupted run: no eval.json, not in the table
+
+    table = loss_study.report(study, root)
+
+    assert "mean gain ± SE over seeds 0, 1 |" in table
+    grpo, gigpo = row_of(table, "GRPO"), row_of(table, "GiGPO")
+    assert grpo[1] == "0: +20.0 ± 10.0, 1: -10.0 ± 10.0, 2: +40.0 ± 10.0"  # seed 2 shown ...
+    assert grpo[2] == "+5.0 ± 15.0"  # ... but the mean is over seeds 0 and 1 only
+    assert grpo[3] == "55.0%"  # (70% + 40%) / 2; seed 2 (90%) left out
+    assert gigpo[1] == "0: +30.0 ± 10.0, 1: +10.0 ± 10.0"
+    assert gigpo[2] == "+20.0 ± 10.0"
+    assert gigpo[4] == "25.00%"  # mean training success over steps and shared seeds
+    assert not any(line.startswith("| ProxMO") for line in table.splitlines())  # arms without runs are left out
+    assert (tmp_path / "credit-study.png").exists()
+
+
+def test_report_without_finished_runs_is_none(tmp_path):
+    study = replace(loss_study.STUDIES["credit"], doc=tmp_path / "credit-study")
+    assert loss_study.report(study, tmp_path / "runs") is None
