@@ -25,6 +25,6 @@ def test_standard_error_and_paired_gain():
     assert standard_error([1.0, 0.0, 1.0, 0.0]) == pytest.approx(math.sqrt(1 / 3 / 4))
     before = EvalResult(correct=[0, 0, 1, 1], parsed_rate=1, mean_length=1)
     after = EvalResult(correct=[1, 0, 1, 1], parsed_rate=1, mean_length=1)
-    gain, se = paired_gain(before, after)
+    gain, se = paired_gain(before.correct, after.correct)
     assert gain == 0.25 and se == pytest.approx(standard_error([1, 0, 0, 0]))
     assert after.metrics()["eval/accuracy"] == 0.75

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -31,7 +31,7 @@ def standard_error(values: list[float]) -> float:
 
 @dataclass
 class EvalResult:
-    """Per-problem greedy correctness (kept for paired comparisons) and summary metrics."""
+    """Per-problem greedy correctness and sampled success (kept for paired comparisons) and summary metrics."""
 
     correct: list[float]
     parsed_rate: float
@@ -41,6 +41,7 @@ class EvalResult:
     avg_at_k: float | None = None
     pass_at_k: float | None = None
     k: int = 0
+    sampled: list[float] = field(default_factory=list)  # per problem: the share of its k samples that succeed
 
     @property
     def accuracy(self) -> float:
@@ -65,9 +66,9 @@ class EvalResult:
         return out
 
 
-def paired_gain(before: EvalResult, after: EvalResult) -> tuple[float, float]:
-    """Accuracy gain on the same problems and its paired standard error."""
-    differences = [a - b for a, b in zip(after.correct, before.correct, strict=True)]
+def paired_gain(before: list[float], after: list[float]) -> tuple[float, float]:
+    """Mean gain from per-problem scores ``before`` to ``after`` on the same problems, and its paired SE."""
+    differences = [a - b for a, b in zip(after, before, strict=True)]
     return sum(differences) / len(differences), standard_error(differences)
 
 
@@ -114,7 +115,8 @@ def evaluate(
             hits = [float(task.score(problems[i // samples], t).correct) for i, t in enumerate(sampled.texts)]
             per_problem = [int(sum(hits[i * samples : (i + 1) * samples])) for i in range(len(problems))]
             result.k = samples
-            result.avg_at_k = sum(hits) / len(hits)
+            result.sampled = [c / samples for c in per_problem]
+            result.avg_at_k = sum(result.sampled) / len(problems)
             result.pass_at_k = sum(pass_at_k(samples, c, samples) for c in per_problem) / len(problems)
         return result
     finally:

@@ -72,6 +72,7 @@ def test_success_at_k_counts_a_task_won_by_any_of_its_samples(tmp_path):
     assert result.correct == [1.0, 0.0]  # greedy: one episode per task, turns 0 and 1 of each batch
     assert result.k == 3
     assert result.avg_at_k == pytest.approx(2 / 6)  # sampled: the first of each task's three episodes wins
+    assert result.sampled == pytest.approx([1 / 3, 1 / 3])  # per task, for the paired avg@k gain
     assert result.pass_at_k == 1.0
     assert result.metrics()["eval/pass@3"] == 1.0
 

@@ -5,11 +5,12 @@ import json
 import pytest
 import torch
 
+from grpokit.evaluate import standard_error
 from grpokit.train.checkpoint import latest_checkpoint
-from grpokit.train.factory import resume_trainer
+from grpokit.train.factory import build_trainer, resume_trainer
 from grpokit.train.logger import read_metrics
 from grpokit.train.trainer import Trainer, TrainingDivergedError
-from tests.helpers import run_metrics, tiny_config
+from tests.helpers import run_metrics, tiny_agent_config, tiny_config
 
 
 def parameters(model):
@@ -132,3 +133,23 @@ def test_truncated_reward_replaces_the_score_of_responses_cut_off_at_the_limit(t
     assert scored["reward/mean"] > 0  # the parity task pays for half of the responses
     assert replaced["reward/mean"] == -0.5
     assert replaced["reward/accuracy"] == scored["reward/accuracy"]  # correctness is still what the task says
+
+
+@pytest.mark.parametrize("make_config", [tiny_config, tiny_agent_config], ids=["single-turn", "agent"])
+def test_eval_json_records_avg_at_k_before_and_after_with_its_paired_gain(tmp_path, make_config):
+    trainer = build_trainer(make_config(tmp_path, "eval.samples=3", "eval.problems=4", "steps=1"), quiet=True)
+    evaluated = []
+    run_eval = trainer.run_eval
+    trainer.run_eval = lambda: evaluated.append(run_eval()) or evaluated[-1]
+    summary = trainer.train()
+    before, after = evaluated
+    assert len(before.sampled) == len(after.sampled) == summary["problems"]
+    assert all(share in (0, 1 / 3, 2 / 3, 1) for share in before.sampled + after.sampled)  # k = 3 samples each
+    differences = [a - b for a, b in zip(after.sampled, before.sampled, strict=True)]
+    assert summary["samples"] == 3
+    assert summary["avg_at_k_before"] == pytest.approx(sum(before.sampled) / len(before.sampled))
+    assert summary["avg_at_k_after_se"] == pytest.approx(standard_error(after.sampled))
+    assert summary["avg_at_k_gain"] == pytest.approx(sum(differences) / len(differences))
+    assert summary["avg_at_k_gain_se"] == pytest.approx(standard_error(differences))
+    assert summary["pass_at_k_before"] == before.pass_at_k
+    assert json.loads((tmp_path / "eval.json").read_text()) == summary

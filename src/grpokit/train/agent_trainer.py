@@ -220,6 +220,7 @@ class AgentTrainer(Trainer):
             for episode in sampled:
                 wins.setdefault(episode.group_id, []).append(episode.won)
             result.k = config.samples
-            result.avg_at_k = sum(e.won for e in sampled) / len(sampled)
+            result.sampled = [sum(w) / len(w) for w in wins.values()]
+            result.avg_at_k = sum(result.sampled) / len(wins)
             result.pass_at_k = sum(any(w) for w in wins.values()) / len(wins)
         return result
