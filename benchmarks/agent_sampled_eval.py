@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 
 from grpokit.config import load_config
-from grpokit.evaluate import paired_gain, standard_error
 from grpokit.train.checkpoint import latest_checkpoint, load_model_weights
 from grpokit.train.factory import build_trainer
 
 
 def sampled_eval(run_dir: Path, samples: int) -> dict[str, float]:
+    """``Trainer.summary`` of the run's cloned (before) and trained (after) model evaluated with ``samples``."""
     recorded = json.loads((run_dir / "eval.json").read_text())
     checkpoint = latest_checkpoint(run_dir)
     with tempfile.TemporaryDirectory() as scratch:
@@ -35,29 +35,16 @@ def sampled_eval(run_dir: Path, samples: int) -> dict[str, float]:
         trainer = build_trainer(config, quiet=True)
         started = time.perf_counter()
         trainer.warm_start()
-        cloned = trainer.run_eval()
+        trainer.baseline_eval = trainer.run_eval()
         load_model_weights(trainer.model, checkpoint)
-        trained = trainer.run_eval()
-    for name, result in [("accuracy_before", cloned), ("accuracy_after", trained)]:
-        if result.accuracy != recorded[name]:
-            raise SystemExit(f"{run_dir}: greedy success {result.accuracy} is not the run's {name} {recorded[name]}")
-    gain, gain_se = paired_gain(cloned.sampled, trained.sampled)
-    return {
-        "samples": samples,
+        summary = trainer.summary(trainer.run_eval())
+    for name in ("accuracy_before", "accuracy_after"):
+        if summary[name] != recorded[name]:
+            raise SystemExit(f"{run_dir}: greedy success {summary[name]} is not the run's {name} {recorded[name]}")
+    del summary["steps"]  # the scratch trainer's, not the run's
+    return summary | {
         "temperature": config.eval.temperature,
         "checkpoint": checkpoint.name,
-        "greedy_before": cloned.accuracy,
-        "greedy_after": trained.accuracy,
-        "greedy_gain": recorded["gain"],
-        "greedy_gain_se": recorded["gain_se"],
-        "avg_at_k_before": cloned.avg_at_k,
-        "avg_at_k_before_se": standard_error(cloned.sampled),
-        "avg_at_k_after": trained.avg_at_k,
-        "avg_at_k_after_se": standard_error(trained.sampled),
-        "avg_at_k_gain": gain,
-        "avg_at_k_gain_se": gain_se,
-        "pass_at_k_before": cloned.pass_at_k,
-        "pass_at_k_after": trained.pass_at_k,
         "seconds": time.perf_counter() - started,
     }
 
@@ -73,8 +60,8 @@ def main() -> None:
         out = sampled_eval(run_dir, args.samples)
         (run_dir / "sampled_eval.json").write_text(json.dumps(out, indent=2) + "\n")
         print(
-            f"| {run_dir} | {100 * out['greedy_before']:.1f} → {100 * out['greedy_after']:.1f}, "
-            f"{100 * out['greedy_gain']:+.1f} ± {100 * out['greedy_gain_se']:.1f} "
+            f"| {run_dir} | {100 * out['accuracy_before']:.1f} → {100 * out['accuracy_after']:.1f}, "
+            f"{100 * out['gain']:+.1f} ± {100 * out['gain_se']:.1f} "
             f"| {100 * out['avg_at_k_before']:.1f} → {100 * out['avg_at_k_after']:.1f}, "
             f"{100 * out['avg_at_k_gain']:+.1f} ± {100 * out['avg_at_k_gain_se']:.1f} "
             f"| {100 * out['pass_at_k_before']:.1f} → {100 * out['pass_at_k_after']:.1f} | {out['seconds']:.0f} |",

@@ -1,15 +1,12 @@
 """The study report (benchmarks/loss_study.py): every finished seed is shown, means use the seeds all arms share."""
 
-import importlib.util
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("loss_study", REPO / "benchmarks" / "loss_study.py")
-loss_study = sys.modules["loss_study"] = importlib.util.module_from_spec(_spec)  # dataclasses look it up
-_spec.loader.exec_module(loss_study)
+from tests.helpers import load_benchmark
+
+loss_study = load_benchmark("loss_study")
 
 
 def finished_run(run_dir: Path, gain: float, after: float, success: float) -> None:

@@ -51,6 +51,14 @@ class EvalResult:
     def accuracy_se(self) -> float:
         return standard_error(self.correct)
 
+    def record_samples(self, wins: list[int], k: int) -> None:
+        """Sampled success from ``wins[i]`` successes in ``k`` samples of problem ``i``: the per-problem share, avg@k
+        (its mean) and unbiased pass@k."""
+        self.k = k
+        self.sampled = [c / k for c in wins]
+        self.avg_at_k = sum(self.sampled) / len(wins)
+        self.pass_at_k = sum(pass_at_k(k, c, k) for c in wins) / len(wins)
+
     def metrics(self, prefix: str = "eval/") -> dict[str, float]:
         out = {
             f"{prefix}accuracy": self.accuracy,
@@ -113,11 +121,9 @@ def evaluate(
                 batch_size=batch_size,
             )
             hits = [float(task.score(problems[i // samples], t).correct) for i, t in enumerate(sampled.texts)]
-            per_problem = [int(sum(hits[i * samples : (i + 1) * samples])) for i in range(len(problems))]
-            result.k = samples
-            result.sampled = [c / samples for c in per_problem]
-            result.avg_at_k = sum(result.sampled) / len(problems)
-            result.pass_at_k = sum(pass_at_k(samples, c, samples) for c in per_problem) / len(problems)
+            result.record_samples(
+                [int(sum(hits[i * samples : (i + 1) * samples])) for i in range(len(problems))], samples
+            )
         return result
     finally:
         model.train(was_training)

@@ -216,11 +216,8 @@ class AgentTrainer(Trainer):
             generator = torch.Generator(device=self.precision.device).manual_seed(self.config.seed)
             params = SamplingParams(config.temperature, 1.0, max_new_tokens)
             sampled = self._play(self.eval_envs, self.eval_seeds, config.samples, params, generator)
-            wins: dict[str, list[bool]] = {}
+            wins: dict[str, int] = {}  # per task, in the order the tasks were played
             for episode in sampled:
-                wins.setdefault(episode.group_id, []).append(episode.won)
-            result.k = config.samples
-            result.sampled = [sum(w) / len(w) for w in wins.values()]
-            result.avg_at_k = sum(result.sampled) / len(wins)
-            result.pass_at_k = sum(any(w) for w in wins.values()) / len(wins)
+                wins[episode.group_id] = wins.get(episode.group_id, 0) + episode.won
+            result.record_samples(list(wins.values()), config.samples)
         return result
