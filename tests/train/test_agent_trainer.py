@@ -1,5 +1,7 @@
 """Agent training end to end on the tiny model in a toy environment: every credit estimator, resume."""
 
+import json
+
 import pytest
 import torch
 
@@ -75,6 +77,10 @@ def test_success_at_k_counts_a_task_won_by_any_of_its_samples(tmp_path):
     assert result.sampled == pytest.approx([1 / 3, 1 / 3])  # per task, for the paired avg@k gain
     assert result.pass_at_k == 1.0
     assert result.metrics()["eval/pass@3"] == 1.0
+    games = [json.loads(line) for line in (tmp_path / "eval_episodes.jsonl").read_text().splitlines()]
+    assert [g["won"] for g in games] == [True, False]  # the greedy games only, not the sampled ones
+    assert [[t["action"] for t in g["turns"]] for g in games] == [["aa", "aa"], ["b", "b"]]
+    assert games[1]["turns"][0]["answer"] == expert_answer("b") and games[1]["turns"][0]["observation"]
 
 
 def test_an_unknown_environment_or_credit_is_named(tmp_path):

@@ -99,6 +99,9 @@ def test_eval_json_records_the_base_the_cloned_and_the_trained_model(tmp_path):
     assert summary["accuracy_base"] == base.accuracy and summary["accuracy_base_se"] == base.accuracy_se
     assert summary["accuracy_before"] == cloned.accuracy and summary["accuracy_after"] == trained.accuracy
     assert json.loads((tmp_path / "eval.json").read_text()) == summary
+    games = [json.loads(line) for line in (tmp_path / "eval_episodes.jsonl").read_text().splitlines()]
+    assert [g["step"] for g in games] == [0, 0, 0, 0, 1, 1]  # base and cloned at step 0, then trained, 2 games each
+    assert [float(g["won"]) for g in games] == base.correct + cloned.correct + trained.correct
 
 
 def test_cloning_plays_warm_start_tasks_per_step_whatever_rl_plays(tmp_path, monkeypatch):

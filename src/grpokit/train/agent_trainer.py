@@ -206,6 +206,7 @@ class AgentTrainer(Trainer):
         episodes: list[Episode] = self._play(
             self.eval_envs, self.eval_seeds, 1, SamplingParams(0.0, 1.0, max_new_tokens), None
         )
+        self._save_episodes(episodes)
         rows = step_rows(episodes)
         result = EvalResult(
             correct=[float(e.won) for e in episodes],
@@ -221,3 +222,16 @@ class AgentTrainer(Trainer):
                 wins[episode.group_id] = wins.get(episode.group_id, 0) + episode.won
             result.record_samples(list(wins.values()), config.samples)
         return result
+
+    def _save_episodes(self, episodes: list[Episode]) -> None:
+        """Append the greedy held-out games to ``eval_episodes.jsonl``, one line per game: what the agent saw,
+        answered and did at each turn, and whether it won (with cloning, step 0 comes twice: base, then cloned)."""
+        with (self.run_dir / "eval_episodes.jsonl").open("a") as log:
+            for episode in episodes:
+                turns = [
+                    {"observation": row.anchor, "answer": row.answer.text, "action": row.action}
+                    for row in episode.records
+                ]
+                record = {"step": self.step, "task": episode.task, "task_type": episode.task_type, "won": episode.won}
+                record |= {"length": episode.length, "error": episode.error, "turns": turns}
+                log.write(json.dumps(record) + "\n")
