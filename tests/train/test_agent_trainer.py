@@ -41,26 +41,27 @@ def test_agent_training_runs_with_each_credit_estimator(tmp_path, credit, params
 
 
 def test_a_resumed_agent_run_equals_the_uninterrupted_run(tmp_path, monkeypatch):
-    overrides = ["steps=3", "checkpoint_every=1", "agent.credit=proxmo"]
+    overrides = ["steps=3", "checkpoint_every=1", "eval.every=1", "agent.credit=proxmo"]
     build_trainer(tiny_agent_config(tmp_path / "full", *overrides), quiet=True).train()
 
-    original_step = AgentTrainer.train_step
+    original_save = AgentTrainer.save
 
-    def crash_at_step_two(self):
+    def crash_saving_step_two(self):  # after step 2's evaluation was logged: it must not be kept twice
         if self.step == 2:
             raise KeyboardInterrupt("killed")
-        return original_step(self)
+        return original_save(self)
 
-    monkeypatch.setattr(AgentTrainer, "train_step", crash_at_step_two)
+    monkeypatch.setattr(AgentTrainer, "save", crash_saving_step_two)
     with pytest.raises(KeyboardInterrupt):
         build_trainer(tiny_agent_config(tmp_path / "cut", *overrides), quiet=True).train()
-    monkeypatch.setattr(AgentTrainer, "train_step", original_step)
+    monkeypatch.setattr(AgentTrainer, "save", original_save)
     resumed = resume_trainer(tmp_path / "cut", quiet=True)
-    assert isinstance(resumed, AgentTrainer) and resumed.step == 2
+    assert isinstance(resumed, AgentTrainer) and resumed.step == 1
     resumed.train()
 
     assert run_metrics(tmp_path / "cut") == run_metrics(tmp_path / "full")
-    assert (tmp_path / "cut" / "eval.json").read_text() == (tmp_path / "full" / "eval.json").read_text()
+    for name in ("eval.json", "eval_episodes.jsonl"):
+        assert (tmp_path / "cut" / name).read_text() == (tmp_path / "full" / name).read_text()
 
 
 def test_success_at_k_counts_a_task_won_by_any_of_its_samples(tmp_path):

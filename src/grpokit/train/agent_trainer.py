@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,11 +20,13 @@ from grpokit.envs import make as make_env
 from grpokit.evaluate import EvalResult
 from grpokit.rollout import SamplingParams, generate
 from grpokit.train.behaviour_cloning import clone_expert
+from grpokit.train.logger import truncate_log
 from grpokit.train.trainer import TrainBatch, Trainer
 from grpokit.validation import user_errors
 
 EVAL_SEED_OFFSET = 10_000_000  # evaluation tasks never share a seed with training tasks
 WARM_START_SEED_OFFSET = 20_000_000  # nor do behaviour-cloning tasks
+EVAL_EPISODES_FILE = "eval_episodes.jsonl"  # the greedy held-out games of every evaluation
 
 
 class AgentTrainer(Trainer):
@@ -155,6 +158,10 @@ class AgentTrainer(Trainer):
             self.warm_start(base)
         return super().train()
 
+    def restore(self, checkpoint: Path, state: dict[str, Any]) -> None:
+        super().restore(checkpoint, state)
+        truncate_log(self.run_dir / EVAL_EPISODES_FILE, self.step)
+
     def summary(self, final: EvalResult) -> dict[str, Any]:
         summary = super().summary(final)
         warm_start = self.run_dir / "warm_start.json"
@@ -226,7 +233,7 @@ class AgentTrainer(Trainer):
     def _save_episodes(self, episodes: list[Episode]) -> None:
         """Append the greedy held-out games to ``eval_episodes.jsonl``, one line per game: what the agent saw,
         answered and did at each turn, and whether it won (with cloning, step 0 comes twice: base, then cloned)."""
-        with (self.run_dir / "eval_episodes.jsonl").open("a") as log:
+        with (self.run_dir / EVAL_EPISODES_FILE).open("a") as log:
             for episode in episodes:
                 turns = [
                     {"observation": row.anchor, "answer": row.answer.text, "action": row.action}

@@ -10,9 +10,8 @@ from typing import Any
 METRICS_FILE = "metrics.jsonl"
 
 
-def truncate_metrics(run_dir: Path, last_step: int) -> None:
-    """Drop lines logged after ``last_step`` (a resumed run rewrites them), keeping the file valid JSONL."""
-    path = run_dir / METRICS_FILE
+def truncate_log(path: Path, last_step: int) -> None:
+    """Drop the lines of the JSONL log ``path`` written after ``last_step`` (a resumed run writes them again)."""
     if not path.exists():
         return
     kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= last_step]

@@ -30,7 +30,7 @@ from grpokit.models import LoraSettings, Precision, load_policy
 from grpokit.rollout import Rollout, SamplingParams, distinct_rows, generate, token_log_probs
 from grpokit.tasks import Problem, build_messages, make_task
 from grpokit.train.checkpoint import latest_checkpoint, load_model_weights, save_checkpoint
-from grpokit.train.logger import RunLogger, truncate_metrics
+from grpokit.train.logger import METRICS_FILE, RunLogger, truncate_log
 from grpokit.validation import user_errors, validate_config
 
 
@@ -220,7 +220,7 @@ class Trainer:
         self.bad_updates_in_row = state["bad_updates_in_row"]
         if state.get("baseline_eval") is not None:
             self.baseline_eval = EvalResult(**state["baseline_eval"])
-        truncate_metrics(self.run_dir, self.step)
+        truncate_log(self.run_dir / METRICS_FILE, self.step)
 
     def _state(self) -> dict[str, Any]:
         return {
