@@ -98,7 +98,8 @@ class AgentConfig:
     max_turns: int | None = _help("turns per episode (None: the environment's own limit)", None)
     history_length: int = _help("past observation/action pairs shown in each prompt", 2)
     prompt_style: str = _help(
-        "full (<think> then <action>, ProxMO's template) or compact (a short transcript, <action> alone: for CPU runs)",
+        "full (<think> then <action>, ProxMO's template), compact (a short transcript, <action> alone: for CPU runs) "
+        "or compact_actions (compact plus a line of the actions before the transcript)",
         "full",
     )
     credit: str = _help("credit estimator from grpokit.core.credit (grpo, gigpo, proxmo)", "proxmo")

@@ -189,6 +189,22 @@ def test_compact_prompt_is_a_transcript_of_the_recent_steps():
     assert "<think>" not in prompt
 
 
+@pytest.mark.parametrize("length", [0, 2])
+def test_compact_actions_prompt_lists_the_actions_before_the_transcript(length):
+    history = History(length=length)
+    first = turn_prompt("alfworld", "put a mug in fridge", "obs0", ["look"], history, "compact_actions")
+    assert first == turn_prompt("alfworld", "put a mug in fridge", "obs0", ["look"], history, "compact")
+    for i in range(4):
+        history.add(f"obs{i}", f"act{i}")
+    prompt = turn_prompt("alfworld", "put a mug in fridge", "obs4", ["look"], history, "compact_actions")
+    earlier = "; ".join(f"act{i}" for i in range(4 - length))
+    recent = "".join(f"> act{i}\nobs{i + 1}\n" for i in range(4 - length, 4)) or "obs4\n"
+    assert prompt == (
+        f"Task: put a mug in fridge\nEarlier actions: {earlier}\n{recent}Actions: look\n"
+        "Answer with one admissible action inside <action> </action>."
+    )
+
+
 def test_compact_answers_are_valid_without_think_tags_and_full_ones_are_not():
     assert project_action("<action>Go to desk 1</action>", think=False) == ("go to desk 1", True)
     assert project_action("<action>go to desk 1</action>") == ("go to desk 1", False)
@@ -197,7 +213,11 @@ def test_compact_answers_are_valid_without_think_tags_and_full_ones_are_not():
 
 @pytest.mark.parametrize(
     ("style", "answer", "valid"),
-    [("compact", "<action>forward</action>", True), ("full", "<action>forward</action>", False)],
+    [
+        ("compact", "<action>forward</action>", True),
+        ("compact_actions", "<action>forward</action>", True),
+        ("full", "<action>forward</action>", False),
+    ],
 )
 def test_run_episodes_projects_answers_by_the_prompt_style(style, answer, valid):
     seen = []
@@ -208,4 +228,4 @@ def test_run_episodes_projects_answers_by_the_prompt_style(style, answer, valid)
 
     episodes = run_episodes(EnvPool(Corridor), [1], 1, policy, prompt_style=style)
     assert episodes[0].won and all(r.valid is valid for r in episodes[0].records)
-    assert seen[0].startswith("Task: reach the end\n") is (style == "compact")
+    assert seen[0].startswith("Task: reach the end\n") is (style != "full")

@@ -19,9 +19,10 @@ from tests.helpers import ParityRoom, tiny_agent_config
 
 def test_the_expert_answer_is_a_valid_answer_for_its_action_in_each_prompt_style():
     assert project_action(expert_answer("go to desk 1")) == ("go to desk 1", True)
-    compact = expert_answer("go to desk 1", "compact")
-    assert compact == "<action>go to desk 1</action>"
-    assert project_action(compact, think=False) == ("go to desk 1", True)
+    for style in ("compact", "compact_actions"):
+        compact = expert_answer("go to desk 1", style)
+        assert compact == "<action>go to desk 1</action>"
+        assert project_action(compact, think=False) == ("go to desk 1", True)
 
 
 def test_an_environment_without_an_expert_is_a_clear_error():

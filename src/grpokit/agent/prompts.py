@@ -9,6 +9,8 @@ actions and, after the first turn, the last ``history_length`` steps.
   transcript (``> action`` then what it led to), the actions on one line, and an answer of ``<action>…</action>``
   alone (``benchmarks/agent_turn_cost.py``, small ALFWorld rooms: 228 prompt tokens and 13 answer tokens per turn
   where ``full`` takes 404 and 33).
+- ``compact_actions``: ``compact`` plus one line listing the actions taken before the transcript's steps, so that a
+  policy shown only its last steps still knows where it has been (which receptacles it searched).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ ANSWER_FORMAT = (
     "action and write it inside <action> </action>."
 )
 COMPACT_ANSWER_FORMAT = "Answer with one admissible action inside <action> </action>."
-PROMPT_STYLES = {"full": True, "compact": False}  # style -> whether its answers have a <think> part
+# style -> whether its answers have a <think> part
+PROMPT_STYLES = {"full": True, "compact": False, "compact_actions": False}
 
 OPENINGS = {
     "alfworld": "You are an expert agent acting in the ALFRED household environment.",
@@ -41,6 +44,10 @@ class History:
     def recent(self) -> list[tuple[str, str]]:
         return self.records[max(len(self.records) - self.length, 0) :] if self.length > 0 else []
 
+    def earlier_actions(self) -> list[str]:
+        """The actions taken before the recent steps (all of them when ``length`` is 0)."""
+        return [action for _, action in self.records[: len(self.records) - len(self.recent())]]
+
     def render(self) -> str:
         recent = self.recent()
         first = len(self.records) - len(recent) + 1
@@ -59,7 +66,7 @@ class History:
 
 def expert_answer(action: str, style: str = "full") -> str:
     """An answer in ``style``'s format that takes ``action`` (the target of behaviour cloning)."""
-    if style == "compact":
+    if not PROMPT_STYLES[style]:
         return f"<action>{action}</action>"
     return f"<think>The next step of my plan is: {action}.</think><action>{action}</action>"
 
@@ -73,9 +80,11 @@ def turn_prompt(
     env_name: str, task: str, observation: str, actions: list[str], history: History, style: str = "full"
 ) -> str:
     """The user message for one turn of ``env_name`` (alfworld, webshop, or any other: a generic opening)."""
-    if style == "compact":
+    if not PROMPT_STYLES[style]:
+        earlier = history.earlier_actions() if style == "compact_actions" else []
+        memory = f"Earlier actions: {'; '.join(earlier)}\n" if earlier else ""
         listed = ", ".join(shown_actions(actions))
-        return f"Task: {task}\n{history.transcript(observation)}\nActions: {listed}\n{COMPACT_ANSWER_FORMAT}"
+        return f"Task: {task}\n{memory}{history.transcript(observation)}\nActions: {listed}\n{COMPACT_ANSWER_FORMAT}"
     opening = OPENINGS.get(env_name, "You are an expert agent acting in a text environment.")
     parts = [opening, f"Your task is to: {task}"]
     if history.records and history.length > 0:
