@@ -90,7 +90,7 @@ def test_a_mistake_is_named_by_its_key(overrides, message):
         (["agent.tasks_per_step=0"], r"^agent.tasks_per_step must be >= 1, got 0$"),
         (
             ["agent.prompt_style=terse"],
-            r"^agent.prompt_style must be one of full, compact, compact_actions, got 'terse'",
+            r"^agent.prompt_style must be one of full, compact, compact_actions, got 'terse'$",
         ),
     ],
 )

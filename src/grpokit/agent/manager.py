@@ -173,6 +173,7 @@ def run_episodes(
                 slot.fail(error, "reset")
             slots.append(slot)
     turn_limit = max_turns if max_turns is not None else max((s.env.max_turns for s in slots), default=0)
+    think = PROMPT_STYLES[prompt_style].think
 
     for _ in range(turn_limit):
         active = [s for s in slots if s.active]
@@ -188,7 +189,7 @@ def run_episodes(
         if len(answers) != len(active):
             raise ValueError(f"policy returned {len(answers)} answers for {len(active)} turns")
         for slot, turn, answer in zip(active, turns, answers, strict=True):
-            _advance(slot, turn.conversation, answer, fallback_chars, step_timeout_s, think=PROMPT_STYLES[prompt_style])
+            _advance(slot, turn.conversation, answer, fallback_chars, step_timeout_s, think=think)
     for slot in slots:
         if slot.episode.error is not None:
             envs.replace(slot.env)

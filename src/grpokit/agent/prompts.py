@@ -16,14 +16,25 @@ actions and, after the first turn, the last ``history_length`` steps.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 ANSWER_FORMAT = (
     "First reason step by step about the current situation inside <think> </think>. Then choose one admissible "
     "action and write it inside <action> </action>."
 )
 COMPACT_ANSWER_FORMAT = "Answer with one admissible action inside <action> </action>."
-# style -> whether its answers have a <think> part
-PROMPT_STYLES = {"full": True, "compact": False, "compact_actions": False}
+
+
+class PromptStyle(NamedTuple):
+    think: bool  # the ProxMO template with a <think> part; otherwise the compact transcript and <action> alone
+    earlier_actions: bool = False  # a line listing the actions that have left the transcript's window
+
+
+PROMPT_STYLES = {
+    "full": PromptStyle(think=True),
+    "compact": PromptStyle(think=False),
+    "compact_actions": PromptStyle(think=False, earlier_actions=True),
+}
 
 OPENINGS = {
     "alfworld": "You are an expert agent acting in the ALFRED household environment.",
@@ -66,7 +77,7 @@ class History:
 
 def expert_answer(action: str, style: str = "full") -> str:
     """An answer in ``style``'s format that takes ``action`` (the target of behaviour cloning)."""
-    if not PROMPT_STYLES[style]:
+    if not PROMPT_STYLES[style].think:
         return f"<action>{action}</action>"
     return f"<think>The next step of my plan is: {action}.</think><action>{action}</action>"
 
@@ -80,8 +91,9 @@ def turn_prompt(
     env_name: str, task: str, observation: str, actions: list[str], history: History, style: str = "full"
 ) -> str:
     """The user message for one turn of ``env_name`` (alfworld, webshop, or any other: a generic opening)."""
-    if not PROMPT_STYLES[style]:
-        earlier = history.earlier_actions() if style == "compact_actions" else []
+    spec = PROMPT_STYLES[style]
+    if not spec.think:
+        earlier = history.earlier_actions() if spec.earlier_actions else []
         memory = f"Earlier actions: {'; '.join(earlier)}\n" if earlier else ""
         listed = ", ".join(shown_actions(actions))
         return f"Task: {task}\n{memory}{history.transcript(observation)}\nActions: {listed}\n{COMPACT_ANSWER_FORMAT}"

@@ -239,6 +239,13 @@ class AgentTrainer(Trainer):
                     {"observation": row.anchor, "answer": row.answer.text, "action": row.action}
                     for row in episode.records
                 ]
-                record = {"step": self.step, "task": episode.task, "task_type": episode.task_type, "won": episode.won}
-                record |= {"length": episode.length, "error": episode.error, "turns": turns}
+                record = {
+                    "step": self.step,
+                    "task": episode.task,
+                    "task_type": episode.task_type,
+                    "won": episode.won,
+                    "length": episode.length,
+                    "error": episode.error,
+                    "turns": turns,
+                }
                 log.write(json.dumps(record) + "\n")
