@@ -106,6 +106,11 @@ class AgentConfig:
     credit_params: dict[str, Any] = _help(
         "the estimator's parameters (e.g. variant, gamma, tau, invalid_penalty)", factory=dict
     )
+    balance_episodes: bool = _help(
+        "weigh every episode the same in the loss: each step's advantage times (mean steps per episode) / (its "
+        "episode's steps); off, a failed episode run to the turn limit weighs more than a short won one",
+        False,
+    )
     reward_scale: float = _help("multiplies environment rewards (the official runs give 10 for a success)", 10.0)
     step_timeout_s: float = _help("an environment step running longer ends its trajectory as failed", 30.0)
     fallback_chars: int = _help("answer characters taken as the action when the action tags are missing", 30)

@@ -7,6 +7,7 @@ import torch
 
 from grpokit.core.credit import (
     CREDIT_ESTIMATORS,
+    episode_balance_weights,
     gigpo_advantages,
     proxmo_advantages,
     psc_beta,
@@ -45,6 +46,12 @@ ZEROS = [0.0] * 4
 def test_step_returns_discount_within_each_trajectory():
     got = step_returns(TRAJS, REWARDS, 0.95)
     assert got.tolist()[:8] == pytest.approx([9.025, 9.5, 10.0, 0, 0, 0, 9.5, 10.0])
+
+
+def test_episode_balance_weights_give_each_trajectory_the_same_total():
+    weights = episode_balance_weights(TRAJS)  # trajectories of 3, 3, 2, 2 and 2 rows: 2.4 rows on average
+    assert weights.tolist() == pytest.approx([0.8] * 6 + [1.2] * 6)
+    assert weights.sum().item() == pytest.approx(len(TRAJS))  # each trajectory's rows sum to 2.4: 3 × 0.8, 2 × 1.2
 
 
 def test_official_variant_reproduces_the_fixture():

@@ -7,10 +7,13 @@ import torch
 
 from grpokit.agent.manager import Answer
 from grpokit.agent.prompts import expert_answer
+from grpokit.core.credit import episode_balance_weights
+from grpokit.envs import ENVS
 from grpokit.train.agent_trainer import AgentTrainer
 from grpokit.train.factory import build_trainer, resume_trainer
 from grpokit.train.logger import read_metrics
-from tests.helpers import run_metrics, tiny_agent_config
+from grpokit.train.trainer import Trainer
+from tests.helpers import ParityRoom, run_metrics, tiny_agent_config
 
 
 def parameters(model):
@@ -38,6 +41,47 @@ def test_agent_training_runs_with_each_credit_estimator(tmp_path, credit, params
             assert abs(row["agent/advantage_row_mean"]) < 1e-5
     assert not torch.equal(before, parameters(trainer.model))
     assert summary["problems"] == 2
+
+
+class ShortParityRoom(ParityRoom):
+    """The parity room, but an odd action ends the episode: episodes of one or two steps."""
+
+    name = "test-short-parity-room"
+
+    def step(self, action: str):
+        observation, reward, done, info = super().step(action)
+        return observation, reward, done or reward == 0, info
+
+
+if ShortParityRoom.name not in ENVS:
+    ENVS.register(ShortParityRoom.name)(ShortParityRoom)
+
+
+def test_balanced_episodes_scale_each_step_advantage_by_its_episode_length(tmp_path, monkeypatch):
+    seen = {}
+
+    def record_update(self, batch):
+        seen[self.config.agent.balance_episodes] = (batch.advantages.double(), self._rows)
+        return {}
+
+    original_play = AgentTrainer._play
+
+    def record_rows(self, *args):
+        episodes = original_play(self, *args)
+        self._rows = [episode.traj_id for episode in episodes for _ in episode.records]
+        return episodes
+
+    monkeypatch.setattr(Trainer, "update", record_update)
+    monkeypatch.setattr(AgentTrainer, "_play", record_rows)
+    for balance in (False, True):
+        config = tiny_agent_config(
+            tmp_path / str(balance), f"agent.env={ShortParityRoom.name}", f"agent.balance_episodes={balance}"
+        )
+        build_trainer(config, quiet=True).train_step()
+    (plain, rows), (balanced, same_rows) = seen[False], seen[True]
+    assert rows == same_rows and len(set(map(rows.count, rows))) == 2  # the same episodes, of one and two steps
+    assert balanced.tolist() == pytest.approx((plain * episode_balance_weights(rows)).tolist())
+    assert not torch.allclose(balanced, plain)
 
 
 def test_a_resumed_agent_run_equals_the_uninterrupted_run(tmp_path, monkeypatch):

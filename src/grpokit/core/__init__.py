@@ -10,7 +10,13 @@ from grpokit.core.advantages import (
     register_advantage_estimator,
 )
 from grpokit.core.allocation import ALLOCATION_RULES, PromptStats, allocate_rollouts, rollout_priority
-from grpokit.core.credit import CREDIT_ESTIMATORS, gigpo_advantages, proxmo_advantages, step_returns
+from grpokit.core.credit import (
+    CREDIT_ESTIMATORS,
+    episode_balance_weights,
+    gigpo_advantages,
+    proxmo_advantages,
+    step_returns,
+)
 from grpokit.core.losses import POLICY_LOSSES, aggregate_loss, compute_policy_loss, register_policy_loss
 from grpokit.core.modulation import dynamo_modulate
 
@@ -25,6 +31,7 @@ __all__ = [
     "compute_outcome_advantages",
     "compute_policy_loss",
     "dynamo_modulate",
+    "episode_balance_weights",
     "gigpo_advantages",
     "proxmo_advantages",
     "register_advantage_estimator",

@@ -67,6 +67,18 @@ def trajectory_layout(traj_ids: Sequence[Hashable] | Tensor) -> tuple[Tensor, Te
     return torch.tensor(index, dtype=torch.long), torch.tensor(steps, dtype=torch.long), len(seen)
 
 
+def episode_balance_weights(traj_ids: Sequence[Hashable] | Tensor) -> Tensor:
+    """Row weights that give every trajectory the same total weight, whatever its length.
+
+    Row weight = (mean rows per trajectory) / (its trajectory's rows); the weights sum to the number of rows, so the
+    loss keeps its scale. Without them a failed episode, which runs to the turn limit, outweighs a won one by its
+    extra steps.
+    """
+    index, _, count = trajectory_layout(traj_ids)
+    lengths = torch.bincount(index, minlength=count).to(torch.float64)
+    return (len(index) / count) / lengths[index]
+
+
 def step_returns(traj_ids: Sequence[Hashable] | Tensor, step_rewards: Sequence[float] | Tensor, gamma: float) -> Tensor:
     """Discounted return of each step within its trajectory: ``R_t = Σ_{k≥t} γ^(k−t) r_k`` (GiGPO/ProxMO Eq. 8)."""
     traj_index, _, _ = trajectory_layout(traj_ids)

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from grpokit.agent.manager import Answer, EnvPool, Episode, Turn, episode_metrics, run_episodes, step_rows
-from grpokit.core.credit import CREDIT_ESTIMATORS
+from grpokit.core.credit import CREDIT_ESTIMATORS, episode_balance_weights
 from grpokit.envs import make as make_env
 from grpokit.evaluate import EvalResult
 from grpokit.rollout import SamplingParams, generate
@@ -121,6 +121,8 @@ class AgentTrainer(Trainer):
                 [float(r.valid) for r in rows],
                 **agent.credit_params,
             )
+            if agent.balance_episodes:
+                advantages = advantages * episode_balance_weights([r.traj_id for r in rows])
             prompts, responses, log_probs = zip(*(r.answer.extra for r in rows), strict=True)
             batch = TrainBatch.from_sequences(
                 list(prompts), list(responses), list(log_probs), advantages, self.tokenizer.pad_token_id
