@@ -58,30 +58,29 @@ if ShortParityRoom.name not in ENVS:
 
 
 def test_balanced_episodes_scale_each_step_advantage_by_its_episode_length(tmp_path, monkeypatch):
-    seen = {}
-
-    def record_update(self, batch):
-        seen[self.config.agent.balance_episodes] = (batch.advantages.double(), self._rows)
-        return {}
-
+    rows, advantages = {}, {}  # per value of the option: each step's trajectory id, the advantages the update got
     original_play = AgentTrainer._play
 
     def record_rows(self, *args):
         episodes = original_play(self, *args)
-        self._rows = [episode.traj_id for episode in episodes for _ in episode.records]
+        rows[self.config.agent.balance_episodes] = [e.traj_id for e in episodes for _ in e.records]
         return episodes
 
-    monkeypatch.setattr(Trainer, "update", record_update)
+    def record_update(self, batch):
+        advantages[self.config.agent.balance_episodes] = batch.advantages.double()
+        return {}
+
     monkeypatch.setattr(AgentTrainer, "_play", record_rows)
+    monkeypatch.setattr(Trainer, "update", record_update)
     for balance in (False, True):
         config = tiny_agent_config(
             tmp_path / str(balance), f"agent.env={ShortParityRoom.name}", f"agent.balance_episodes={balance}"
         )
         build_trainer(config, quiet=True).train_step()
-    (plain, rows), (balanced, same_rows) = seen[False], seen[True]
-    assert rows == same_rows and len(set(map(rows.count, rows))) == 2  # the same episodes, of one and two steps
-    assert balanced.tolist() == pytest.approx((plain * episode_balance_weights(rows)).tolist())
-    assert not torch.allclose(balanced, plain)
+    played = rows[False]
+    assert rows[True] == played and {played.count(t) for t in played} == {1, 2}  # the same episodes, 1 and 2 steps
+    assert advantages[True].tolist() == pytest.approx((advantages[False] * episode_balance_weights(played)).tolist())
+    assert not torch.allclose(advantages[True], advantages[False])
 
 
 def test_a_resumed_agent_run_equals_the_uninterrupted_run(tmp_path, monkeypatch):
