@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from grpokit.cli import main
-from tests.helpers import PARITY, REPO
+from tests.helpers import PARITY, REPO, ParityRoom
 
 TINY = str(REPO / "configs" / "tiny-test.yaml")
 FIXTURES = REPO / "tests" / "fixtures" / "tasks"
@@ -231,8 +231,27 @@ def test_a_mistake_in_eval_is_one_line(capsys, args, fragment):
     assert_one_line_error(capsys, main(["eval", "--model", "tiny-random", "--device", "cpu", *args]), fragment)
 
 
+def test_eval_run_evaluates_a_runs_checkpoint_with_overrides(tmp_path, capsys):
+    run = tmp_path / "run"
+    agent = [f"agent.env={ParityRoom.name}", "agent.tasks_per_step=2", "group_size=2", "eval.problems=2"]
+    assert main(["train", "--config", TINY, f"run_dir={run}", "steps=1", *agent]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--run", str(run), "eval.split=valid", "eval.problems=3"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    folder = run / "evals" / "step_000001-valid"
+    assert printed["folder"] == str(folder) and printed["problems"] == 3
+    assert json.loads((folder / "eval.json").read_text()) == printed
+    assert len((folder / "eval_episodes.jsonl").read_text().splitlines()) == 3
+
+    code = main(["eval", "--run", str(run), "--problems", "5"])
+    assert_one_line_error(capsys, code, "--run evaluates as the run's config says; instead of --problems use overrides")
+    assert_one_line_error(capsys, main(["eval", "--run", str(tmp_path)]), "has no checkpoint to evaluate")
+
+
 def test_a_missing_argument_or_command_is_one_line(capsys):
-    assert_one_line_error(capsys, main(["eval"]), "error: grpokit eval: the following arguments are required: --model")
+    assert_one_line_error(capsys, main(["eval"]), "error: grpokit eval: one of the arguments --model --run is required")
+    code = main(["eval", "--model", "tiny-random", "--run", "runs/x"])
+    assert_one_line_error(capsys, code, "argument --run: not allowed with argument --model")
     assert_one_line_error(capsys, main(["trian"]), "error: grpokit: argument command: invalid choice: 'trian'")
     assert_one_line_error(capsys, main(["plot", "nowhere"]), "is nowhere a grpokit run directory?")
 

@@ -84,6 +84,10 @@ def test_a_mistake_is_named_by_its_key(overrides, message):
             ["eval.params={splitt: x}"],
             r"^eval.params: environment 'test-parity-room' got unknown parameter\(s\) splitt",
         ),
+        (
+            ["eval.params={split: valid}", "eval.split=test"],
+            r"^eval.params.split \(valid\) and eval.split \(test\) disagree: set eval.split alone$",
+        ),
         (["agent.credit=gae"], r"^agent.credit: unknown credit estimator 'gae'; known: gigpo, grpo, proxmo$"),
         (["agent.credit_params={variant: paperr}"], r"^agent.credit_params: unknown ProxMO variant 'paperr'"),
         (["agent.credit_params={tau: 0}"], r"^agent.credit_params: tau must be > 0"),

@@ -11,6 +11,19 @@ from typing import NoReturn
 
 from grpokit.config import ConfigError, UserError, config_help, load_config
 
+# ``grpokit eval --model``'s options: flag, type, default, help. With ``--run`` the run's config says all of these.
+MODEL_EVAL_OPTIONS = [
+    ("--task", str, "arithmetic", None),
+    ("--split", str, "test", None),
+    ("--problems", int, 200, None),
+    ("--samples", int, 0, "k for avg@k and pass@k (0: greedy only)"),
+    ("--temperature", float, 1.0, None),
+    ("--max-new-tokens", int, 128, None),
+    ("--dtype", str, "auto", None),
+    ("--device", str, "auto", None),
+    ("--seed", int, 0, None),
+]
+
 
 def _train(args: argparse.Namespace) -> int:
     from grpokit.plot import plot_run
@@ -41,6 +54,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    if args.run_dir:
+        return _eval_run(args)
     import json
 
     from grpokit.config import parse_override
@@ -78,6 +93,26 @@ def _eval(args: argparse.Namespace) -> int:
             indent=2,
         )
     )
+    return 0
+
+
+def _eval_run(args: argparse.Namespace) -> int:
+    """``grpokit eval --run RUN_DIR``: the run's latest checkpoint on its held-out set, or another one the overrides
+    choose; prints the result and writes it to ``eval.json`` in ``RUN_DIR/evals/<checkpoint>-<split>``."""
+    import json
+
+    from grpokit.train.factory import evaluate_run
+
+    given = [flag for flag, _, default, _ in MODEL_EVAL_OPTIONS if getattr(args, flag[2:].replace("-", "_")) != default]
+    if given:
+        raise ConfigError(
+            f"--run evaluates as the run's config says; instead of {', '.join(given)} use overrides such as "
+            "eval.split=... eval.problems=... eval.samples=..."
+        )
+    result, folder = evaluate_run(args.run_dir, args.params)
+    record = {"run": args.run_dir, "folder": str(folder), "problems": len(result.correct), **result.metrics(prefix="")}
+    (folder / "eval.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record, indent=2))
     return 0
 
 
@@ -146,21 +181,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. loss=ppo lr=2e-5")
     train.set_defaults(run=_train)
 
-    evaluation = commands.add_parser("eval", help="evaluate a model or checkpoint on a task")
-    evaluation.add_argument(
-        "--model", required=True, help="built-in name, directory (e.g. RUN/checkpoints/step_000020/model) or hub id"
+    evaluation = commands.add_parser("eval", help="evaluate a model or checkpoint on a task, or a run's checkpoint")
+    source = evaluation.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="built-in name, directory (e.g. RUN/checkpoints/step_000020/model) or hub id")
+    source.add_argument(
+        "--run",
+        dest="run_dir",
+        metavar="RUN_DIR",
+        help="evaluate the run's latest checkpoint as the run does (agents too); key=value then override its config",
     )
-    evaluation.add_argument("--task", default="arithmetic")
-    evaluation.add_argument("--split", default="test")
-    evaluation.add_argument("--problems", type=int, default=200)
-    evaluation.add_argument("--samples", type=int, default=0, help="k for avg@k and pass@k (0: greedy only)")
-    evaluation.add_argument("--temperature", type=float, default=1.0)
-    evaluation.add_argument("--max-new-tokens", type=int, default=128)
-    evaluation.add_argument("--dtype", default="auto")
-    evaluation.add_argument("--device", default="auto")
-    evaluation.add_argument("--seed", type=int, default=0)
+    for flag, kind, default, text in MODEL_EVAL_OPTIONS:
+        evaluation.add_argument(flag, type=kind, default=default, help=text)
     evaluation.add_argument(
-        "params", nargs="*", metavar="key=value", help="task parameters, e.g. digits=3 path=x.jsonl"
+        "params",
+        nargs="*",
+        metavar="key=value",
+        help="task parameters (digits=3 path=x.jsonl); with --run, config overrides (eval.split=... eval.problems=64)",
     )
     evaluation.set_defaults(run=_eval)
 

@@ -63,7 +63,10 @@ class TaskConfig:
 @dataclass
 class EvalConfig:
     task: str | None = _help("held-out task (None: the training task)", None)
-    params: dict[str, Any] | None = _help("held-out task parameters (None: the training task's)", None)
+    params: dict[str, Any] | None = _help(
+        "held-out task or environment parameters (None: the training task's; eval.split sets the split)",
+        None,
+    )
     split: str = _help("held-out split", "test")
     problems: int = _help("number of held-out problems", 200)
     every: int = _help("evaluate every N steps (0: only before and after training)", 0)

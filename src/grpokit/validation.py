@@ -265,8 +265,14 @@ def _check_agent(config: TrainConfig) -> None:
     if agent.prompt_style not in PROMPT_STYLES:
         raise ConfigError(f"agent.prompt_style must be one of {', '.join(PROMPT_STYLES)}, got {agent.prompt_style!r}")
     make_env = _check_registered(ENVS, agent.env, agent.env_params, "agent.env", "agent.env_params")
-    if config.eval.params is not None:
-        check_params(make_env, config.eval.params, "eval.params", f"environment {agent.env!r}")
+    eval_params, eval_split = config.eval.params, config.eval.split
+    if eval_params is not None:
+        check_params(make_env, eval_params, "eval.params", f"environment {agent.env!r}")
+        if eval_params.get("split", eval_split) != eval_split:
+            raise ConfigError(
+                f"eval.params.split ({eval_params['split']}) and eval.split ({eval_split}) disagree: set eval.split "
+                "alone"
+            )
     credit = _check_registered(
         CREDIT_ESTIMATORS, agent.credit, agent.credit_params, "agent.credit", "agent.credit_params"
     )

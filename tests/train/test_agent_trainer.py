@@ -1,4 +1,5 @@
-"""Agent training end to end on the tiny model in a toy environment: every credit estimator, resume."""
+"""Agent training end to end on the tiny model in a toy environment: every credit estimator, resume, evaluating a
+run's checkpoint again."""
 
 import json
 
@@ -7,10 +8,11 @@ import torch
 
 from grpokit.agent.manager import Answer
 from grpokit.agent.prompts import expert_answer
+from grpokit.config import load_config
 from grpokit.core.credit import episode_balance_weights
 from grpokit.envs import ENVS
-from grpokit.train.agent_trainer import AgentTrainer
-from grpokit.train.factory import build_trainer, resume_trainer
+from grpokit.train.agent_trainer import EVAL_EPISODES_FILE, AgentTrainer
+from grpokit.train.factory import build_trainer, evaluate_run, resume_trainer
 from grpokit.train.logger import read_metrics
 from grpokit.train.trainer import Trainer
 from tests.helpers import ParityRoom, run_metrics, tiny_agent_config
@@ -151,3 +153,28 @@ def test_tiny_model_trains_in_webshop(tmp_path):
     row = next(r for r in read_metrics(tmp_path) if "agent/rows" in r)
     assert row["agent/rows"] == 4 and "agent/score" in row and "agent/invalid_action_rate" in row
     assert summary["steps"] == 1
+
+
+def test_a_runs_checkpoint_evaluated_again_plays_the_runs_final_games(tmp_path):
+    run = tmp_path / "run"
+    overrides = ["steps=1", "eval.problems=4", "agent.warm_start_steps=4", "agent.warm_start_lr=1e-2"]
+    build_trainer(tiny_agent_config(run, *overrides), quiet=True).train()
+    games = [json.loads(line) for line in (run / EVAL_EPISODES_FILE).read_text().splitlines()]
+    base, after = games[:4], games[-4:]  # base model, cloned, after RL
+    assert [g["step"] for g in after] == [1] * 4
+    assert [g["turns"] for g in base] != [g["turns"] for g in after]  # the checkpoint plays unlike the base model
+
+    result, folder = evaluate_run(run)
+    again = [json.loads(line) for line in (folder / EVAL_EPISODES_FILE).read_text().splitlines()]
+    assert folder == run / "evals" / "step_000001-test"
+    assert again == after
+    assert result.accuracy == json.loads((run / "eval.json").read_text())["accuracy_after"]
+
+    result, folder = evaluate_run(run, ["eval.split=valid", "eval.problems=3"])
+    assert folder.name == "step_000001-valid" and len(result.correct) == 3
+    assert load_config(folder / "config.yaml").eval.split == "valid"
+
+
+def test_eval_split_is_the_environments_split_even_with_eval_params(tmp_path):
+    trainer = build_trainer(tiny_agent_config(tmp_path, "eval.params={}", "eval.split=valid"), quiet=True)
+    assert trainer.eval_envs.get(1)[0].split == "valid"

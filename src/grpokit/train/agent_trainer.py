@@ -37,10 +37,8 @@ class AgentTrainer(Trainer):
     def _setup_data(self) -> None:
         agent = self.config.agent
         env_params = dict(agent.env_params)
-        eval_params = self.config.eval.params
-        eval_env_params = (
-            dict(eval_params) if eval_params is not None else {**env_params, "split": self.config.eval.split}
-        )
+        eval_params = self.config.eval.params  # its split, if any, agrees with eval.split (validate_config)
+        eval_env_params = {**(eval_params if eval_params is not None else env_params), "split": self.config.eval.split}
         self.train_envs = EnvPool(lambda: make_env(agent.env, **env_params))
         self.eval_envs = EnvPool(lambda: make_env(agent.env, **eval_env_params))
         with user_errors("agent.env_params"):  # fail now on a bad parameter value, not mid-run
