@@ -53,6 +53,11 @@ def save_checkpoint(run_dir: Path, step: int, model, tokenizer, state: dict[str,
     return target
 
 
+def checkpoint_step(checkpoint: Path) -> int:
+    """The step a checkpoint directory ``step_NNNNNN`` was saved at."""
+    return int(checkpoint.name.removeprefix("step_"))
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The checkpoint ``latest`` points at, or ``None`` when the run has none."""
     pointer = run_dir / "checkpoints" / LATEST

@@ -12,7 +12,7 @@ from pathlib import Path
 from grpokit.config import TrainConfig, UserError, load_config
 from grpokit.evaluate import EvalResult
 from grpokit.train.agent_trainer import EVAL_EPISODES_FILE, AgentTrainer
-from grpokit.train.checkpoint import latest_checkpoint, load_model_weights, load_trainer_state
+from grpokit.train.checkpoint import checkpoint_step, latest_checkpoint, load_model_weights, load_trainer_state
 from grpokit.train.trainer import Trainer
 
 
@@ -22,19 +22,19 @@ def build_trainer(config: TrainConfig, run_dir: Path | None = None, *, quiet: bo
     return trainer_class(config, run_dir, quiet=quiet)
 
 
-def _latest(run_dir: Path, purpose: str) -> tuple[Path, dict]:
-    """The latest checkpoint of ``run_dir`` and its trainer state; a ``UserError`` when there is none. The state is
-    read first, so that a file that is not plain data is refused before any work."""
+def _latest(run_dir: Path, purpose: str) -> Path:
+    """The latest checkpoint of ``run_dir``; a ``UserError`` when there is none."""
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
         raise UserError(f"{run_dir} has no checkpoint to {purpose} (checkpoints/latest)")
-    return checkpoint, load_trainer_state(checkpoint)
+    return checkpoint
 
 
 def resume_trainer(run_dir: str | Path, *, quiet: bool = False) -> Trainer:
     """The run in ``run_dir``, rebuilt from its saved configuration and restored from its latest checkpoint."""
     run_dir = Path(run_dir)
-    checkpoint, state = _latest(run_dir, "resume from")
+    checkpoint = _latest(run_dir, "resume from")
+    state = load_trainer_state(checkpoint)  # first: a file that is not plain data is refused before any work
     trainer = build_trainer(load_config(run_dir / "config.yaml"), run_dir, quiet=quiet)
     trainer.restore(checkpoint, state)
     return trainer
@@ -45,11 +45,11 @@ def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> tup
     configuration (``eval.split=...``, ``eval.problems=64``); returns the result and the folder
     ``RUN/evals/<checkpoint>-<split>`` that keeps this evaluation's configuration (and an agent's games)."""
     run_dir = Path(run_dir)
-    checkpoint, state = _latest(run_dir, "evaluate")
+    checkpoint = _latest(run_dir, "evaluate")
     config = load_config(run_dir / "config.yaml", overrides)
     folder = run_dir / "evals" / f"{checkpoint.name}-{config.eval.split}"
     (folder / EVAL_EPISODES_FILE).unlink(missing_ok=True)  # a repeated evaluation replaces the games it logged
     trainer = build_trainer(config, folder, quiet=True)
     load_model_weights(trainer.model, checkpoint)
-    trainer.step = state["step"]
+    trainer.step = checkpoint_step(checkpoint)  # the games it logs carry the checkpoint's step
     return trainer.run_eval(), folder

@@ -29,7 +29,7 @@ from grpokit.evaluate import EvalResult, evaluate, paired_gain, standard_error
 from grpokit.models import LoraSettings, Precision, load_policy
 from grpokit.rollout import Rollout, SamplingParams, distinct_rows, generate, token_log_probs
 from grpokit.tasks import Problem, build_messages, make_task
-from grpokit.train.checkpoint import latest_checkpoint, load_model_weights, save_checkpoint
+from grpokit.train.checkpoint import checkpoint_step, latest_checkpoint, load_model_weights, save_checkpoint
 from grpokit.train.logger import METRICS_FILE, RunLogger, truncate_log
 from grpokit.validation import user_errors, validate_config
 
@@ -559,5 +559,5 @@ def finished_step(run_dir: Path) -> int | None:
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None or not (run_dir / "eval.json").exists():
         return None
-    step = int(checkpoint.name.removeprefix("step_"))
+    step = checkpoint_step(checkpoint)
     return step if step >= load_config(run_dir / "config.yaml").steps else None
