@@ -246,6 +246,10 @@ def test_eval_run_evaluates_a_runs_checkpoint_with_overrides(tmp_path, capsys):
     code = main(["eval", "--run", str(run), "--problems", "5"])
     assert_one_line_error(capsys, code, "--run evaluates as the run's config says; instead of --problems use overrides")
     assert_one_line_error(capsys, main(["eval", "--run", str(tmp_path)]), "has no checkpoint to evaluate")
+    code = main(["eval", "--run", str(run), "--step", "0"])  # the starting point was replaced (keep_checkpoints=1)
+    assert_one_line_error(capsys, code, "keeps no checkpoint of step 0; it keeps steps [1] (keep_checkpoints)")
+    code = main(["eval", "--model", "tiny-random", "--step", "0"])
+    assert_one_line_error(capsys, code, "--step chooses one of a run's checkpoints: give it with --run RUN_DIR")
 
 
 def test_a_missing_argument_or_command_is_one_line(capsys):

@@ -56,6 +56,8 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     if args.run_dir:
         return _eval_run(args)
+    if args.step is not None:
+        raise ConfigError("--step chooses one of a run's checkpoints: give it with --run RUN_DIR")
     import json
 
     from grpokit.config import parse_override
@@ -109,7 +111,7 @@ def _eval_run(args: argparse.Namespace) -> int:
             f"--run evaluates as the run's config says; instead of {', '.join(given)} use overrides such as "
             "eval.split=... eval.problems=... eval.samples=..."
         )
-    result, folder = evaluate_run(args.run_dir, args.params)
+    result, folder = evaluate_run(args.run_dir, args.params, args.step)
     record = {"run": args.run_dir, "folder": str(folder), "problems": len(result.correct), **result.metrics(prefix="")}
     (folder / "eval.json").write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
@@ -192,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for flag, kind, default, text in MODEL_EVAL_OPTIONS:
         evaluation.add_argument(flag, type=kind, default=default, help=text)
+    evaluation.add_argument(
+        "--step", type=int, help="with --run: the checkpoint of this step (0: the starting point) instead of the latest"
+    )
     evaluation.add_argument(
         "params",
         nargs="*",

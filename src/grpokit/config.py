@@ -175,7 +175,7 @@ class TrainConfig:
     seed: int = _help("seed of sampling, data order and model init", 0)
     run_dir: str | None = _help("where the run writes (None: runs/<loss>-<timestamp>)", None)
     checkpoint_every: int = _help("checkpoint every N steps (0: only at the end)", 0)
-    keep_checkpoints: int = _help("checkpoints kept", 1)
+    keep_checkpoints: int = _help("checkpoints kept (the newest; step 0 is the first)", 1)
     tensorboard: bool = _help("write TensorBoard events", True)
     wandb_project: str | None = _help("log to Weights & Biases when set (needs wandb installed)", None)
 

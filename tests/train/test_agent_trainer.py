@@ -8,10 +8,10 @@ import torch
 
 from grpokit.agent.manager import Answer
 from grpokit.agent.prompts import expert_answer
-from grpokit.config import load_config
+from grpokit.config import UserError, load_config
 from grpokit.core.credit import episode_balance_weights
 from grpokit.envs import ENVS
-from grpokit.train.agent_trainer import EVAL_EPISODES_FILE, AgentTrainer
+from grpokit.train.agent_trainer import EVAL_EPISODES_FILE, TRAIN_EPISODES_FILE, AgentTrainer
 from grpokit.train.factory import build_trainer, evaluate_run, resume_trainer
 from grpokit.train.logger import read_metrics
 from grpokit.train.trainer import Trainer
@@ -85,6 +85,26 @@ def test_balanced_episodes_scale_each_step_advantage_by_its_episode_length(tmp_p
     assert not torch.allclose(advantages[True], advantages[False])
 
 
+def test_each_training_episode_is_logged_with_the_advantages_its_turns_were_trained_on(tmp_path, monkeypatch):
+    trained = []
+
+    def record_update(self, batch):
+        trained.append(batch.advantages.tolist())
+        return {}
+
+    monkeypatch.setattr(Trainer, "update", record_update)
+    build_trainer(tiny_agent_config(tmp_path, "steps=2", "agent.credit=proxmo"), quiet=True).train()
+    episodes = [json.loads(line) for line in (tmp_path / TRAIN_EPISODES_FILE).read_text().splitlines()]
+    assert [e["step"] for e in episodes] == [1] * 6 + [2] * 6  # 2 tasks × 3 episodes a step
+    for step in (1, 2):
+        logged = [t["advantage"] for e in episodes if e["step"] == step for t in e["turns"]]
+        assert logged == pytest.approx(trained[step - 1], abs=1e-4)
+    assert any(a != 0 for a in logged)
+    assert all(
+        e["length"] == len(e["turns"]) == 2 and {"observation", "action"} <= e["turns"][0].keys() for e in episodes
+    )
+
+
 def test_a_resumed_agent_run_equals_the_uninterrupted_run(tmp_path, monkeypatch):
     overrides = ["steps=3", "checkpoint_every=1", "eval.every=1", "agent.credit=proxmo"]
     build_trainer(tiny_agent_config(tmp_path / "full", *overrides), quiet=True).train()
@@ -105,7 +125,7 @@ def test_a_resumed_agent_run_equals_the_uninterrupted_run(tmp_path, monkeypatch)
     resumed.train()
 
     assert run_metrics(tmp_path / "cut") == run_metrics(tmp_path / "full")
-    for name in ("eval.json", "eval_episodes.jsonl"):
+    for name in ("eval.json", EVAL_EPISODES_FILE, TRAIN_EPISODES_FILE):
         assert (tmp_path / "cut" / name).read_text() == (tmp_path / "full" / name).read_text()
 
 
@@ -158,9 +178,9 @@ def test_tiny_model_trains_in_webshop(tmp_path):
 def test_a_runs_checkpoint_evaluated_again_plays_the_runs_final_games(tmp_path):
     run = tmp_path / "run"
     overrides = ["steps=1", "eval.problems=4", "agent.warm_start_steps=4", "agent.warm_start_lr=1e-2"]
-    build_trainer(tiny_agent_config(run, *overrides), quiet=True).train()
+    build_trainer(tiny_agent_config(run, *overrides, "keep_checkpoints=2"), quiet=True).train()
     games = [json.loads(line) for line in (run / EVAL_EPISODES_FILE).read_text().splitlines()]
-    base, after = games[:4], games[-4:]  # base model, cloned, after RL
+    base, cloned, after = games[:4], games[4:8], games[-4:]
     assert [g["step"] for g in after] == [1] * 4
     assert [g["turns"] for g in base] != [g["turns"] for g in after]  # the checkpoint plays unlike the base model
 
@@ -173,6 +193,32 @@ def test_a_runs_checkpoint_evaluated_again_plays_the_runs_final_games(tmp_path):
     result, folder = evaluate_run(run, ["eval.split=valid", "eval.problems=3"])
     assert folder.name == "step_000001-valid" and len(result.correct) == 3
     assert load_config(folder / "config.yaml").eval.split == "valid"
+
+    result, folder = evaluate_run(run, step=0)  # the cloned model, kept as the starting point
+    assert [json.loads(line) for line in (folder / EVAL_EPISODES_FILE).read_text().splitlines()] == cloned
+    assert result.accuracy == json.loads((run / "eval.json").read_text())["accuracy_before"]
+    with pytest.raises(UserError, match=r"keeps no checkpoint of step 5; it keeps steps \[0, 1\]"):
+        evaluate_run(run, step=5)
+
+
+def test_a_run_killed_in_its_first_rl_step_resumes_after_cloning(tmp_path, monkeypatch):
+    overrides = ["steps=2", "agent.warm_start_steps=2", "agent.warm_start_lr=1e-2"]
+    build_trainer(tiny_agent_config(tmp_path / "full", *overrides), quiet=True).train()
+
+    def killed(self):
+        raise KeyboardInterrupt("killed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(AgentTrainer, "train_step", killed)
+        with pytest.raises(KeyboardInterrupt):
+            build_trainer(tiny_agent_config(tmp_path / "cut", *overrides), quiet=True).train()
+    resumed = resume_trainer(tmp_path / "cut", quiet=True)
+    monkeypatch.setattr(AgentTrainer, "warm_start", killed)  # cloning must not run again
+    resumed.train()
+
+    assert run_metrics(tmp_path / "cut") == run_metrics(tmp_path / "full")
+    for name in ("eval.json", "warm_start.json", EVAL_EPISODES_FILE, TRAIN_EPISODES_FILE):
+        assert (tmp_path / "cut" / name).read_text() == (tmp_path / "full" / name).read_text()
 
 
 def test_eval_split_is_the_environments_split_even_with_eval_params(tmp_path):

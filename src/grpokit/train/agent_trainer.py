@@ -27,6 +27,7 @@ from grpokit.validation import user_errors
 EVAL_SEED_OFFSET = 10_000_000  # evaluation tasks never share a seed with training tasks
 WARM_START_SEED_OFFSET = 20_000_000  # nor do behaviour-cloning tasks
 EVAL_EPISODES_FILE = "eval_episodes.jsonl"  # the greedy held-out games of every evaluation
+TRAIN_EPISODES_FILE = "train_episodes.jsonl"  # every training episode, with each turn's advantage
 
 
 class AgentTrainer(Trainer):
@@ -127,6 +128,7 @@ class AgentTrainer(Trainer):
             )
             self._fill_reference_log_probs(batch)
             metrics["agent/advantage_row_mean"] = batch.advantages.mean().item()
+            self._save_episodes(TRAIN_EPISODES_FILE, self.step + 1, episodes, advantages.tolist())
             metrics.update(self.update(batch))
             metrics["response/length"] = batch.response_mask.sum(1).float().mean().item()
         self.step += 1
@@ -160,7 +162,8 @@ class AgentTrainer(Trainer):
 
     def restore(self, checkpoint: Path, state: dict[str, Any]) -> None:
         super().restore(checkpoint, state)
-        truncate_log(self.run_dir / EVAL_EPISODES_FILE, self.step)
+        for name in (EVAL_EPISODES_FILE, TRAIN_EPISODES_FILE):
+            truncate_log(self.run_dir / name, self.step)
 
     def summary(self, final: EvalResult) -> dict[str, Any]:
         summary = super().summary(final)
@@ -213,7 +216,7 @@ class AgentTrainer(Trainer):
         episodes: list[Episode] = self._play(
             self.eval_envs, self.eval_seeds, 1, SamplingParams(0.0, 1.0, max_new_tokens), None
         )
-        self._save_episodes(episodes)
+        self._save_episodes(EVAL_EPISODES_FILE, self.step, episodes)
         rows = step_rows(episodes)
         result = EvalResult(
             correct=[float(e.won) for e in episodes],
@@ -230,17 +233,26 @@ class AgentTrainer(Trainer):
             result.record_samples(list(wins.values()), config.samples)
         return result
 
-    def _save_episodes(self, episodes: list[Episode]) -> None:
-        """Append the greedy held-out games to ``eval_episodes.jsonl``, one line per game: what the agent saw,
-        answered and did at each turn, and whether it won (with cloning, step 0 comes twice: base, then cloned)."""
-        with (self.run_dir / EVAL_EPISODES_FILE).open("a") as log:
+    def _save_episodes(
+        self, filename: str, step: int, episodes: list[Episode], advantages: list[float] | None = None
+    ) -> None:
+        """Append ``episodes`` to ``filename`` in the run directory, one line per episode: what the agent saw,
+        answered and did at each turn (with the turn's advantage when given), and whether it won.
+
+        ``eval_episodes.jsonl`` holds the greedy held-out games (with cloning, step 0 comes twice: base, then
+        cloned); ``train_episodes.jsonl`` the episodes each RL step trained on, under the step they led to.
+        """
+        rows = iter(advantages) if advantages is not None else None
+        with (self.run_dir / filename).open("a") as log:
             for episode in episodes:
-                turns = [
-                    {"observation": row.anchor, "answer": row.answer.text, "action": row.action}
-                    for row in episode.records
-                ]
+                turns = []
+                for row in episode.records:
+                    turn = {"observation": row.anchor, "answer": row.answer.text, "action": row.action}
+                    if rows is not None:
+                        turn["advantage"] = round(next(rows), 4)
+                    turns.append(turn)
                 record = {
-                    "step": self.step,
+                    "step": step,
                     "task": episode.task,
                     "task_type": episode.task_type,
                     "won": episode.won,

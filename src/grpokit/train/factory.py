@@ -30,6 +30,17 @@ def _latest(run_dir: Path, purpose: str) -> Path:
     return checkpoint
 
 
+def _checkpoint_of_step(run_dir: Path, step: int) -> Path:
+    """The kept checkpoint of ``step``; a ``UserError`` that lists the kept steps when there is none."""
+    checkpoint = run_dir / "checkpoints" / f"step_{step:06d}"
+    if not (checkpoint / "model").is_dir():
+        kept = sorted(checkpoint_step(p) for p in (run_dir / "checkpoints").glob("step_*") if (p / "model").is_dir())
+        raise UserError(
+            f"{run_dir} keeps no checkpoint of step {step}; it keeps steps {kept or 'none'} (keep_checkpoints)"
+        )
+    return checkpoint
+
+
 def resume_trainer(run_dir: str | Path, *, quiet: bool = False) -> Trainer:
     """The run in ``run_dir``, rebuilt from its saved configuration and restored from its latest checkpoint."""
     run_dir = Path(run_dir)
@@ -40,12 +51,15 @@ def resume_trainer(run_dir: str | Path, *, quiet: bool = False) -> Trainer:
     return trainer
 
 
-def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> tuple[EvalResult, Path]:
-    """The latest checkpoint of ``run_dir`` evaluated as its run evaluates, with ``overrides`` of the run's saved
-    configuration (``eval.split=...``, ``eval.problems=64``); returns the result and the folder
-    ``RUN/evals/<checkpoint>-<split>`` that keeps this evaluation's configuration (and an agent's games)."""
+def evaluate_run(
+    run_dir: str | Path, overrides: list[str] | None = None, step: int | None = None
+) -> tuple[EvalResult, Path]:
+    """The latest checkpoint of ``run_dir`` (or the one of ``step``) evaluated as its run evaluates, with
+    ``overrides`` of the run's saved configuration (``eval.split=...``, ``eval.problems=64``); returns the result
+    and the folder ``RUN/evals/<checkpoint>-<split>`` that keeps this evaluation's configuration (and an agent's
+    games)."""
     run_dir = Path(run_dir)
-    checkpoint = _latest(run_dir, "evaluate")
+    checkpoint = _latest(run_dir, "evaluate") if step is None else _checkpoint_of_step(run_dir, step)
     config = load_config(run_dir / "config.yaml", overrides)
     folder = run_dir / "evals" / f"{checkpoint.name}-{config.eval.split}"
     (folder / EVAL_EPISODES_FILE).unlink(missing_ok=True)  # a repeated evaluation replaces the games it logged

@@ -484,7 +484,10 @@ class Trainer:
             )
 
     def train(self) -> dict[str, Any]:
-        """Run to ``config.steps`` with evaluation before, every ``eval.every`` steps and after; returns the summary."""
+        """Run to ``config.steps`` with evaluation before, every ``eval.every`` steps and after; returns the summary.
+
+        A fresh run checkpoints step 0 after its first evaluation, the rest at ``checkpoint_every`` and at the end.
+        """
         from grpokit.train.progress import Progress
 
         config = self.config
@@ -501,6 +504,7 @@ class Trainer:
                     self.baseline_eval = self.run_eval()
                 logger.log(self.step, self.baseline_eval.metrics())
                 progress.print_eval("before training", self.baseline_eval, self.eval_size)
+                self.save()  # the starting point (an agent's cloned model): a resumed run begins here
             while self.step < config.steps:
                 metrics = self.train_step()
                 logger.log(self.step, metrics)
