@@ -2,6 +2,7 @@
 run's checkpoint again."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -147,6 +148,22 @@ def test_success_at_k_counts_a_task_won_by_any_of_its_samples(tmp_path):
     assert [g["won"] for g in games] == [True, False]  # the greedy games only, not the sampled ones
     assert [[t["action"] for t in g["turns"]] for g in games] == [["aa", "aa"], ["b", "b"]]
     assert games[1]["turns"][0]["answer"] == expert_answer("b") and games[1]["turns"][0]["observation"]
+
+
+def test_agent_evaluation_counts_answers_cut_at_the_token_limit(tmp_path):
+    trainer = build_trainer(tiny_agent_config(tmp_path, "eval.max_new_tokens=1"), quiet=True)
+    result = trainer.run_eval()  # one token a turn: the tiny model's answers never end
+    assert result.truncated_rate == 1.0 and math.isnan(result.untruncated_accuracy)
+
+    def first_task_wins_cut_off(params, generator):  # each batch of turns: task 0, then task 1
+        return lambda turns: [
+            Answer(expert_answer("aa" if i == 0 else "b"), truncated=i == 0) for i in range(len(turns))
+        ]
+
+    trainer._policy = first_task_wins_cut_off
+    result = trainer.run_eval()
+    assert result.correct == [1.0, 0.0] and result.truncated_rate == 0.5
+    assert result.untruncated_accuracy == 0.0  # only the second game ended every answer, and it lost
 
 
 def test_an_unknown_environment_or_credit_is_named(tmp_path):

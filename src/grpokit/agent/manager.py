@@ -33,6 +33,7 @@ class Answer:
 
     text: str
     extra: Any = None
+    truncated: bool = False  # the answer hit the token limit without ending
 
 
 @dataclass

@@ -8,6 +8,7 @@ step advantages from the chosen credit estimator → the same updates as the sin
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,8 @@ class AgentTrainer(Trainer):
             for i, text in enumerate(rollout.texts):
                 length = int(rollout.response_mask[i].sum())
                 prompt = rollout.prompt_ids[i][rollout.prompt_mask[i].bool()]
-                answers.append(Answer(text, (prompt, rollout.response_ids[i, :length], rollout.log_probs[i, :length])))
+                extra = (prompt, rollout.response_ids[i, :length], rollout.log_probs[i, :length])
+                answers.append(Answer(text, extra, truncated=bool(rollout.truncated[i])))
             return answers
 
         return answer
@@ -137,6 +139,7 @@ class AgentTrainer(Trainer):
                 "reward/mean": sum(r.reward for r in rows) / len(episodes),
                 "reward/accuracy": metrics.get("agent/success", 0.0),
                 "agent/rows": len(rows),
+                "response/truncated_rate": sum(r.answer.truncated for r in rows) / max(len(rows), 1),
                 "time/play_s": played - started,
                 "time/update_s": time.perf_counter() - played,
                 "time/step_s": time.perf_counter() - started,
@@ -206,7 +209,8 @@ class AgentTrainer(Trainer):
         return losses
 
     def run_eval(self) -> EvalResult:
-        """Success rate of greedy episodes on the held-out tasks (one episode per task).
+        """Success rate of greedy episodes on the held-out tasks (one episode per task); truncation is counted per
+        answer, and the untruncated accuracy is over the games none of whose answers hit the token limit.
 
         With ``eval.samples = k > 0`` also ``k`` sampled episodes per task at ``eval.temperature``: avg@k is their
         mean success, pass@k (success@k) the share of tasks won at least once.
@@ -218,10 +222,13 @@ class AgentTrainer(Trainer):
         )
         self._save_episodes(EVAL_EPISODES_FILE, self.step, episodes)
         rows = step_rows(episodes)
+        ended = [e.won for e in episodes if not any(r.answer.truncated for r in e.records)]
         result = EvalResult(
             correct=[float(e.won) for e in episodes],
             parsed_rate=sum(r.valid for r in rows) / max(len(rows), 1),
             mean_length=sum(e.length for e in episodes) / max(len(episodes), 1),
+            truncated_rate=sum(r.answer.truncated for r in rows) / max(len(rows), 1),
+            untruncated_accuracy=sum(ended) / len(ended) if ended else math.nan,
         )
         if config.samples > 0:
             generator = torch.Generator(device=self.precision.device).manual_seed(self.config.seed)
