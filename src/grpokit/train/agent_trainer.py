@@ -249,14 +249,14 @@ class AgentTrainer(Trainer):
         ``eval_episodes.jsonl`` holds the greedy held-out games (with cloning, step 0 comes twice: base, then
         cloned); ``train_episodes.jsonl`` the episodes each RL step trained on, under the step they led to.
         """
-        rows = iter(advantages) if advantages is not None else None
+        turn_advantages = iter(advantages) if advantages is not None else None  # in step_rows order
         with (self.run_dir / filename).open("a") as log:
             for episode in episodes:
                 turns = []
                 for row in episode.records:
                     turn = {"observation": row.anchor, "answer": row.answer.text, "action": row.action}
-                    if rows is not None:
-                        turn["advantage"] = round(next(rows), 4)
+                    if turn_advantages is not None:
+                        turn["advantage"] = round(next(turn_advantages), 4)
                     turns.append(turn)
                 record = {
                     "step": step,

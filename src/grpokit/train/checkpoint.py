@@ -34,9 +34,9 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 def save_checkpoint(run_dir: Path, step: int, model, tokenizer, state: dict[str, Any], keep: int = 1) -> Path:
     """Write checkpoint ``step`` atomically, point ``latest`` at it and delete all but the newest ``keep``."""
-    root = run_dir / "checkpoints"
+    target = checkpoint_dir(run_dir, step)
+    root = target.parent
     root.mkdir(parents=True, exist_ok=True)
-    target = root / f"step_{step:06d}"
     staging = Path(tempfile.mkdtemp(dir=root, prefix=".staging-"))
     try:
         model.save_pretrained(staging / "model", safe_serialization=True)
@@ -48,9 +48,19 @@ def save_checkpoint(run_dir: Path, step: int, model, tokenizer, state: dict[str,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _atomic_write_text(root / LATEST, target.name)
-    for old in sorted(p for p in root.glob("step_*") if p.is_dir())[: -max(keep, 1)]:
+    for old in kept_checkpoints(run_dir)[: -max(keep, 1)]:
         shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def checkpoint_dir(run_dir: Path, step: int) -> Path:
+    """Where the checkpoint of ``step`` lives (or would): ``checkpoints/step_NNNNNN``."""
+    return run_dir / "checkpoints" / f"step_{step:06d}"
+
+
+def kept_checkpoints(run_dir: Path) -> list[Path]:
+    """The run's checkpoint directories, oldest first (each was renamed into place whole)."""
+    return sorted(p for p in (run_dir / "checkpoints").glob("step_*") if p.is_dir())
 
 
 def checkpoint_step(checkpoint: Path) -> int:

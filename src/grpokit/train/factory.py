@@ -12,7 +12,14 @@ from pathlib import Path
 from grpokit.config import TrainConfig, UserError, load_config
 from grpokit.evaluate import EvalResult
 from grpokit.train.agent_trainer import EVAL_EPISODES_FILE, AgentTrainer
-from grpokit.train.checkpoint import checkpoint_step, latest_checkpoint, load_model_weights, load_trainer_state
+from grpokit.train.checkpoint import (
+    checkpoint_dir,
+    checkpoint_step,
+    kept_checkpoints,
+    latest_checkpoint,
+    load_model_weights,
+    load_trainer_state,
+)
 from grpokit.train.trainer import Trainer
 
 
@@ -32,9 +39,9 @@ def _latest(run_dir: Path, purpose: str) -> Path:
 
 def _checkpoint_of_step(run_dir: Path, step: int) -> Path:
     """The kept checkpoint of ``step``; a ``UserError`` that lists the kept steps when there is none."""
-    checkpoint = run_dir / "checkpoints" / f"step_{step:06d}"
-    if not (checkpoint / "model").is_dir():
-        kept = sorted(checkpoint_step(p) for p in (run_dir / "checkpoints").glob("step_*") if (p / "model").is_dir())
+    checkpoint = checkpoint_dir(run_dir, step)
+    if not checkpoint.is_dir():
+        kept = [checkpoint_step(p) for p in kept_checkpoints(run_dir)]
         raise UserError(
             f"{run_dir} keeps no checkpoint of step {step}; it keeps steps {kept or 'none'} (keep_checkpoints)"
         )
