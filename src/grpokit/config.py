@@ -97,6 +97,11 @@ class ModulationConfig:
 class AgentConfig:
     env: str | None = _help("multi-turn environment (alfworld, webshop); None trains on single-turn tasks", None)
     env_params: dict[str, Any] = _help("the environment's parameters (e.g. split, task_types)", factory=dict)
+    curriculum: list[dict[str, Any]] = _help(
+        "RL stages played first, in order: each {steps: N, env_params: {...}} plays N steps with these parameters "
+        "over env_params (e.g. {max_receptacles: 3}: smaller rooms first); the steps after them use env_params",
+        factory=list,
+    )
     tasks_per_step: int = _help("tasks per rollout batch; each is played group_size times", 4)
     max_turns: int | None = _help("turns per episode (None: the environment's own limit)", None)
     history_length: int = _help("past observation/action pairs shown in each prompt", 2)

@@ -265,6 +265,16 @@ def _check_agent(config: TrainConfig) -> None:
     if agent.prompt_style not in PROMPT_STYLES:
         raise ConfigError(f"agent.prompt_style must be one of {', '.join(PROMPT_STYLES)}, got {agent.prompt_style!r}")
     make_env = _check_registered(ENVS, agent.env, agent.env_params, "agent.env", "agent.env_params")
+    for i, stage in enumerate(agent.curriculum):
+        key = f"agent.curriculum[{i}]"
+        if not isinstance(stage, dict) or set(stage) != {"steps", "env_params"}:
+            raise ConfigError(f"{key} must be a mapping with the keys steps and env_params, got {stage!r}")
+        steps = stage["steps"]
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+            raise ConfigError(f"{key}.steps must be a positive integer, got {steps!r}")
+        if not isinstance(stage["env_params"], dict):
+            raise ConfigError(f"{key}.env_params must be a mapping, got {stage['env_params']!r}")
+        check_params(make_env, stage["env_params"], f"{key}.env_params", f"environment {agent.env!r}")
     eval_params, eval_split = config.eval.params, config.eval.split
     if eval_params is not None:
         check_params(make_env, eval_params, "eval.params", f"environment {agent.env!r}")

@@ -86,6 +86,45 @@ def test_balanced_episodes_scale_each_step_advantage_by_its_episode_length(tmp_p
     assert not torch.allclose(advantages[True], advantages[False])
 
 
+class SizedParityRoom(ParityRoom):
+    """The parity room with episodes of ``turns`` steps."""
+
+    name = "test-sized-parity-room"
+
+    def __init__(self, *, split: str = "train", turns: int = 2):
+        super().__init__(split=split)
+        self.max_turns = turns
+
+    def step(self, action: str):
+        observation, reward, _, info = super().step(action)
+        return observation, reward, self.turn >= self.max_turns, info
+
+
+if SizedParityRoom.name not in ENVS:
+    ENVS.register(SizedParityRoom.name)(SizedParityRoom)
+
+
+def test_curriculum_stages_play_their_environment_parameters_first(tmp_path):
+    stages = "[{steps: 1, env_params: {turns: 1}}, {steps: 2, env_params: {turns: 3}}]"
+    config = tiny_agent_config(tmp_path, f"agent.env={SizedParityRoom.name}", f"agent.curriculum={stages}", "steps=4")
+    build_trainer(config, quiet=True).train()
+    lengths = [row["agent/episode_length"] for row in read_metrics(tmp_path) if "agent/rows" in row]
+    assert lengths == [1, 3, 3, 2]  # the stages in order, then agent.env_params (the room's default, 2 turns)
+
+
+@pytest.mark.parametrize(
+    ("stages", "message"),
+    [
+        ("[{steps: 1}]", r"agent.curriculum\[0\] must be a mapping with the keys steps and env_params"),
+        ("[{steps: 0, env_params: {}}]", r"agent.curriculum\[0\].steps must be a positive integer, got 0"),
+        ("[{steps: 1, env_params: {rooms: 3}}]", r"agent.curriculum\[0\].env_params: .* unknown parameter\(s\) rooms"),
+    ],
+)
+def test_a_bad_curriculum_stage_is_named(tmp_path, stages, message):
+    with pytest.raises(UserError, match=message):
+        build_trainer(tiny_agent_config(tmp_path, f"agent.env={SizedParityRoom.name}", f"agent.curriculum={stages}"))
+
+
 def test_each_training_episode_is_logged_with_the_advantages_its_turns_were_trained_on(tmp_path, monkeypatch):
     trained = []
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +42,17 @@ class AgentTrainer(Trainer):
         env_params = dict(agent.env_params)
         eval_params = self.config.eval.params  # its split, if any, agrees with eval.split (validate_config)
         eval_env_params = {**(eval_params if eval_params is not None else env_params), "split": self.config.eval.split}
-        self.train_envs = EnvPool(lambda: make_env(agent.env, **env_params))
-        self.eval_envs = EnvPool(lambda: make_env(agent.env, **eval_env_params))
+        self.train_envs = EnvPool(partial(make_env, agent.env, **env_params))
+        self.eval_envs = EnvPool(partial(make_env, agent.env, **eval_env_params))
+        self.curriculum_envs = [
+            (stage["steps"], EnvPool(partial(make_env, agent.env, **{**env_params, **stage["env_params"]})))
+            for stage in agent.curriculum
+        ]
         with user_errors("agent.env_params"):  # fail now on a bad parameter value, not mid-run
             self.train_envs.get(1)
+        for i, (_, envs) in enumerate(self.curriculum_envs):
+            with user_errors(f"agent.curriculum[{i}].env_params"):
+                envs.get(1)
         with user_errors("eval"):
             self.eval_envs.get(1)
         self.eval_seeds = [EVAL_SEED_OFFSET + self.config.seed * 1000 + i for i in range(self.config.eval.problems)]
@@ -99,11 +107,20 @@ class AgentTrainer(Trainer):
         """The ``count`` task seeds of ``step`` in the run of seeds starting at ``first``."""
         return [first + step * count + i for i in range(count)]
 
+    def _envs_of_step(self, step: int) -> EnvPool:
+        """The environments RL step ``step`` (from 0) plays in: its ``agent.curriculum`` stage's, then env_params'."""
+        end = 0
+        for steps, envs in self.curriculum_envs:
+            end += steps
+            if step < end:
+                return envs
+        return self.train_envs
+
     def train_step(self) -> dict[str, Any]:
         config, agent = self.config, self.config.agent
         started = time.perf_counter()
         episodes = self._play(
-            self.train_envs,
+            self._envs_of_step(self.step),
             self._task_seeds(config.seed * 1_000_003, self.step, agent.tasks_per_step),
             config.group_size,
             self.sampling,
