@@ -269,11 +269,8 @@ def _check_agent(config: TrainConfig) -> None:
         key = f"agent.curriculum[{i}]"
         if not isinstance(stage, dict) or set(stage) != {"steps", "env_params"}:
             raise ConfigError(f"{key} must be a mapping with the keys steps and env_params, got {stage!r}")
-        steps = stage["steps"]
-        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-            raise ConfigError(f"{key}.steps must be a positive integer, got {steps!r}")
-        if not isinstance(stage["env_params"], dict):
-            raise ConfigError(f"{key}.env_params must be a mapping, got {stage['env_params']!r}")
+        check_range(f"{key}.steps", coerce(stage["steps"], int, f"{key}.steps"), AT_LEAST_ONE)
+        coerce(stage["env_params"], dict, f"{key}.env_params")
         check_params(make_env, stage["env_params"], f"{key}.env_params", f"environment {agent.env!r}")
     eval_params, eval_split = config.eval.params, config.eval.split
     if eval_params is not None:

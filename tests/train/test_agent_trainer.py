@@ -116,7 +116,9 @@ def test_curriculum_stages_play_their_environment_parameters_first(tmp_path):
     ("stages", "message"),
     [
         ("[{steps: 1}]", r"agent.curriculum\[0\] must be a mapping with the keys steps and env_params"),
-        ("[{steps: 0, env_params: {}}]", r"agent.curriculum\[0\].steps must be a positive integer, got 0"),
+        ("[{steps: 0, env_params: {}}]", r"agent.curriculum\[0\].steps must be >= 1, got 0"),
+        ("[{steps: true, env_params: {}}]", r"agent.curriculum\[0\].steps: expected int, got True"),
+        ("[{steps: 1, env_params: 3}]", r"agent.curriculum\[0\].env_params: expected a mapping, got 3"),
         ("[{steps: 1, env_params: {rooms: 3}}]", r"agent.curriculum\[0\].env_params: .* unknown parameter\(s\) rooms"),
     ],
 )
