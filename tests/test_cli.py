@@ -252,6 +252,35 @@ def test_eval_run_evaluates_a_runs_checkpoint_with_overrides(tmp_path, capsys):
     assert_one_line_error(capsys, code, "--step chooses one of a run's checkpoints: give it with --run RUN_DIR")
 
 
+def test_eval_run_against_an_earlier_checkpoint_pairs_their_games(tmp_path, capsys):
+    run = tmp_path / "run"
+    agent = [f"agent.env={ParityRoom.name}", "agent.tasks_per_step=2", "group_size=2", "eval.problems=2"]
+    assert main(["train", "--config", TINY, f"run_dir={run}", "steps=1", "keep_checkpoints=2", *agent]) == 0
+    capsys.readouterr()
+    code = main(["eval", "--run", str(run), "--step", "7", "--against", "0"])
+    assert_one_line_error(capsys, code, "keeps no checkpoint of step 7")
+    assert not (run / "evals").exists()  # refused before step 0 played
+    code = main(["eval", "--run", str(run), "--against", "5"])
+    assert_one_line_error(capsys, code, "keeps no checkpoint of step 5; it keeps steps [0, 1] (keep_checkpoints)")
+    code = main(["eval", "--model", "tiny-random", "--against", "0"])
+    assert_one_line_error(capsys, code, "--against chooses one of a run's checkpoints: give it with --run RUN_DIR")
+
+    assert main(["eval", "--run", str(run), "--against", "0", "eval.problems=6"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+
+    def won(step: int) -> list[float]:
+        lines = (run / "evals" / f"step_{step:06d}-test" / "eval_episodes.jsonl").read_text().splitlines()
+        return [float(json.loads(line)["won"]) for line in lines]
+
+    before, after = won(0), won(1)
+    assert len(before) == len(after) == 6 and printed["against_step"] == 0
+    assert printed["accuracy_before"] == sum(before) / 6 and printed["accuracy_after"] == sum(after) / 6
+    differences = [a - b for a, b in zip(after, before, strict=True)]
+    assert printed["gain"] == pytest.approx(sum(differences) / 6)
+    assert printed["gain_se"] == pytest.approx(float(torch.tensor(differences).std() / 6**0.5))
+    assert json.loads((run / "evals" / "step_000001-test" / "eval.json").read_text()) == printed
+
+
 def test_a_missing_argument_or_command_is_one_line(capsys):
     assert_one_line_error(capsys, main(["eval"]), "error: grpokit eval: one of the arguments --model --run is required")
     code = main(["eval", "--model", "tiny-random", "--run", "runs/x"])

@@ -56,8 +56,9 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     if args.run_dir:
         return _eval_run(args)
-    if args.step is not None:
-        raise ConfigError("--step chooses one of a run's checkpoints: give it with --run RUN_DIR")
+    for flag, value in (("--step", args.step), ("--against", args.against)):
+        if value is not None:
+            raise ConfigError(f"{flag} chooses one of a run's checkpoints: give it with --run RUN_DIR")
     import json
 
     from grpokit.config import parse_override
@@ -100,10 +101,13 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _eval_run(args: argparse.Namespace) -> int:
     """``grpokit eval --run RUN_DIR``: the run's latest checkpoint on its held-out set, or another one the overrides
-    choose; prints the result and writes it to ``eval.json`` in ``RUN_DIR/evals/<checkpoint>-<split>``."""
+    choose; prints the result and writes it to ``eval.json`` in ``RUN_DIR/evals/<checkpoint>-<split>``. With
+    ``--against N`` the checkpoint of step N plays the same problems first, and the record adds both accuracies and
+    the paired gain (``accuracy_before``, ``accuracy_after``, ``gain``, ``gain_se``, as a run's ``eval.json``)."""
     import json
 
-    from grpokit.train.factory import evaluate_run
+    from grpokit.evaluate import compare
+    from grpokit.train.factory import checkpoint_of_step, evaluate_run
 
     given = [flag for flag, _, default, _ in MODEL_EVAL_OPTIONS if getattr(args, flag[2:].replace("-", "_")) != default]
     if given:
@@ -111,8 +115,12 @@ def _eval_run(args: argparse.Namespace) -> int:
             f"--run evaluates as the run's config says; instead of {', '.join(given)} use overrides such as "
             "eval.split=... eval.problems=... eval.samples=..."
         )
+    checkpoint_of_step(args.run_dir, args.step)  # both checkpoints exist before either plays
+    before = None if args.against is None else evaluate_run(args.run_dir, args.params, args.against)[0]
     result, folder = evaluate_run(args.run_dir, args.params, args.step)
     record = {"run": args.run_dir, "folder": str(folder), "problems": len(result.correct), **result.metrics(prefix="")}
+    if before is not None:
+        record |= {"against_step": args.against, **compare(before, result)}
     (folder / "eval.json").write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
     return 0
@@ -196,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
         evaluation.add_argument(flag, type=kind, default=default, help=text)
     evaluation.add_argument(
         "--step", type=int, help="with --run: the checkpoint of this step (0: the starting point) instead of the latest"
+    )
+    evaluation.add_argument(
+        "--against",
+        type=int,
+        metavar="STEP",
+        help="with --run: also play the checkpoint of STEP on the same problems and report the paired gain",
     )
     evaluation.add_argument(
         "params",

@@ -80,6 +80,34 @@ def paired_gain(before: list[float], after: list[float]) -> tuple[float, float]:
     return sum(differences) / len(differences), standard_error(differences)
 
 
+def compare(before: EvalResult, after: EvalResult) -> dict[str, float]:
+    """Accuracy before and after with their SEs and the paired gain on the same problems (what ``eval.json``
+    records); with sampled success on both sides the same for avg@k (``avg_at_k_*``) and pass@k."""
+    gain, gain_se = paired_gain(before.correct, after.correct)
+    out = {
+        "accuracy_before": before.accuracy,
+        "accuracy_before_se": before.accuracy_se,
+        "accuracy_after": after.accuracy,
+        "accuracy_after_se": after.accuracy_se,
+        "gain": gain,
+        "gain_se": gain_se,
+    }
+    if before.sampled and after.sampled:
+        gain, gain_se = paired_gain(before.sampled, after.sampled)
+        out |= {
+            "samples": after.k,
+            "avg_at_k_before": before.avg_at_k,
+            "avg_at_k_before_se": standard_error(before.sampled),
+            "avg_at_k_after": after.avg_at_k,
+            "avg_at_k_after_se": standard_error(after.sampled),
+            "avg_at_k_gain": gain,
+            "avg_at_k_gain_se": gain_se,
+            "pass_at_k_before": before.pass_at_k,
+            "pass_at_k_after": after.pass_at_k,
+        }
+    return out
+
+
 @torch.no_grad()
 def evaluate(
     model,

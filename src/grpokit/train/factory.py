@@ -37,8 +37,12 @@ def _latest(run_dir: Path, purpose: str) -> Path:
     return checkpoint
 
 
-def _checkpoint_of_step(run_dir: Path, step: int) -> Path:
-    """The kept checkpoint of ``step``; a ``UserError`` that lists the kept steps when there is none."""
+def checkpoint_of_step(run_dir: str | Path, step: int | None = None) -> Path:
+    """The kept checkpoint of ``step`` (None: the latest); a ``UserError`` that lists the kept steps when there is
+    none."""
+    run_dir = Path(run_dir)
+    if step is None:
+        return _latest(run_dir, "evaluate")
     checkpoint = checkpoint_dir(run_dir, step)
     if not checkpoint.is_dir():
         kept = [checkpoint_step(p) for p in kept_checkpoints(run_dir)]
@@ -66,7 +70,7 @@ def evaluate_run(
     and the folder ``RUN/evals/<checkpoint>-<split>`` that keeps this evaluation's configuration (and an agent's
     games)."""
     run_dir = Path(run_dir)
-    checkpoint = _latest(run_dir, "evaluate") if step is None else _checkpoint_of_step(run_dir, step)
+    checkpoint = checkpoint_of_step(run_dir, step)
     config = load_config(run_dir / "config.yaml", overrides)
     folder = run_dir / "evals" / f"{checkpoint.name}-{config.eval.split}"
     (folder / EVAL_EPISODES_FILE).unlink(missing_ok=True)  # a repeated evaluation replaces the games it logged

@@ -25,7 +25,7 @@ from grpokit.core.advantages import compute_outcome_advantages
 from grpokit.core.allocation import PromptStats
 from grpokit.core.losses import aggregate_loss, compute_policy_loss, low_var_kl
 from grpokit.core.modulation import dynamo_modulate
-from grpokit.evaluate import EvalResult, evaluate, paired_gain, standard_error
+from grpokit.evaluate import EvalResult, compare, evaluate
 from grpokit.models import LoraSettings, Precision, load_policy
 from grpokit.rollout import Rollout, SamplingParams, distinct_rows, generate, token_log_probs
 from grpokit.tasks import Problem, build_messages, make_task
@@ -530,31 +530,8 @@ class Trainer:
     def summary(self, final: EvalResult) -> dict[str, Any]:
         """What ``eval.json`` records: accuracy before and after training with SEs, and their paired gain; with
         ``eval.samples = k`` the same for avg@k (``avg_at_k_*``) and pass@k before and after."""
-        before = self.baseline_eval
-        gain, gain_se = paired_gain(before.correct, final.correct)
-        summary = {
-            "problems": self.eval_size,
-            "accuracy_before": before.accuracy,
-            "accuracy_before_se": before.accuracy_se,
-            "accuracy_after": final.accuracy,
-            "accuracy_after_se": final.accuracy_se,
-            "gain": gain,
-            "gain_se": gain_se,
-            "steps": self.step,
-        }
-        if before.sampled and final.sampled:
-            gain, gain_se = paired_gain(before.sampled, final.sampled)
-            summary |= {
-                "samples": final.k,
-                "avg_at_k_before": before.avg_at_k,
-                "avg_at_k_before_se": standard_error(before.sampled),
-                "avg_at_k_after": final.avg_at_k,
-                "avg_at_k_after_se": standard_error(final.sampled),
-                "avg_at_k_gain": gain,
-                "avg_at_k_gain_se": gain_se,
-                "pass_at_k_before": before.pass_at_k,
-                "pass_at_k_after": final.pass_at_k,
-            }
+        summary = {"problems": self.eval_size, **compare(self.baseline_eval, final)}
+        summary["steps"] = self.step
         return summary
 
 
