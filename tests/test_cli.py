@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from grpokit.cli import main
+from grpokit.evaluate import EvalResult
+from grpokit.train import factory
 from tests.helpers import PARITY, REPO, ParityRoom
 
 TINY = str(REPO / "configs" / "tiny-test.yaml")
@@ -252,7 +254,7 @@ def test_eval_run_evaluates_a_runs_checkpoint_with_overrides(tmp_path, capsys):
     assert_one_line_error(capsys, code, "--step chooses one of a run's checkpoints: give it with --run RUN_DIR")
 
 
-def test_eval_run_against_an_earlier_checkpoint_pairs_their_games(tmp_path, capsys):
+def test_eval_run_against_an_earlier_checkpoint_pairs_their_games(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     agent = [f"agent.env={ParityRoom.name}", "agent.tasks_per_step=2", "group_size=2", "eval.problems=2"]
     assert main(["train", "--config", TINY, f"run_dir={run}", "steps=1", "keep_checkpoints=2", *agent]) == 0
@@ -279,6 +281,15 @@ def test_eval_run_against_an_earlier_checkpoint_pairs_their_games(tmp_path, caps
     assert printed["gain"] == pytest.approx(sum(differences) / 6)
     assert printed["gain_se"] == pytest.approx(float(torch.tensor(differences).std() / 6**0.5))
     assert json.loads((run / "evals" / "step_000001-test" / "eval.json").read_text()) == printed
+
+    # Which checkpoint is "before": the tiny policy plays both alike, so give the two checkpoints different games.
+    results = {0: EvalResult([0.0, 1.0], 1, 1), 1: EvalResult([1.0, 1.0], 1, 1)}
+    monkeypatch.setattr(
+        factory, "evaluate_run", lambda _run, _params, step: (results[1 if step is None else step], tmp_path)
+    )
+    assert main(["eval", "--run", str(run), "--against", "0"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["accuracy_before"], printed["accuracy_after"], printed["gain"]) == (0.5, 1.0, 0.5)
 
 
 def test_a_missing_argument_or_command_is_one_line(capsys):

@@ -115,7 +115,8 @@ def _eval_run(args: argparse.Namespace) -> int:
             f"--run evaluates as the run's config says; instead of {', '.join(given)} use overrides such as "
             "eval.split=... eval.problems=... eval.samples=..."
         )
-    checkpoint_of_step(args.run_dir, args.step)  # both checkpoints exist before either plays
+    if args.against is not None:
+        checkpoint_of_step(args.run_dir, args.step)  # refused before the checkpoint of --against plays
     before = None if args.against is None else evaluate_run(args.run_dir, args.params, args.against)[0]
     result, folder = evaluate_run(args.run_dir, args.params, args.step)
     record = {"run": args.run_dir, "folder": str(folder), "problems": len(result.correct), **result.metrics(prefix="")}

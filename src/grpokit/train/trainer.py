@@ -530,9 +530,7 @@ class Trainer:
     def summary(self, final: EvalResult) -> dict[str, Any]:
         """What ``eval.json`` records: accuracy before and after training with SEs, and their paired gain; with
         ``eval.samples = k`` the same for avg@k (``avg_at_k_*``) and pass@k before and after."""
-        summary = {"problems": self.eval_size, **compare(self.baseline_eval, final)}
-        summary["steps"] = self.step
-        return summary
+        return {"problems": self.eval_size, **compare(self.baseline_eval, final), "steps": self.step}
 
 
 def finished_step(run_dir: Path) -> int | None:
