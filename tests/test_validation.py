@@ -51,6 +51,11 @@ def test_every_preset_is_valid(preset):
         (["task.params={digits: many}"], r"^task.params.digits: expected int, got 'many' \(str\)$"),
         (["task.name=jsonl", "task.params={path: nowhere.jsonl}"], r"^task.params.path: data file nowhere.jsonl does"),
         (["eval.params={path: nowhere.jsonl}", "eval.task=jsonl"], r"^eval.params.path: data file nowhere.jsonl"),
+        (
+            ["skip_zero_advantage_rows=true", "kl_coef=0.1", "modulation.enabled=true"],
+            r"^skip_zero_advantage_rows: kl_coef, modulation.enabled gives rows of advantage 0 a gradient",
+        ),
+        (["skip_zero_advantage_rows=true", "entropy_coef=0.01"], r"^skip_zero_advantage_rows: entropy_coef gives"),
         (["lr=-1e-5"], r"^lr must be >= 0, got -1e-05$"),
         (["steps=0"], r"^steps must be >= 1, got 0$"),
         (["prompts_per_step=0"], r"^prompts_per_step must be >= 1, got 0$"),

@@ -170,6 +170,13 @@ class TrainConfig:
     recompute_old_log_probs: bool = _help("recompute π_old with a forward pass (else take the sampler's)", True)
     kl_coef: float = _help("weight of the low-variance KL to a frozen reference (0: no reference model)", 0.0)
     entropy_coef: float = _help("entropy bonus weight", 0.0)
+    skip_zero_advantage_rows: bool = _help(
+        "leave rows whose advantage is 0 (groups that all won or all lost) out of the forward/backward pass: the "
+        "same gradient with fewer tokens, since every policy loss is a multiple of the advantage; the normaliser "
+        "still counts them, and the update's metrics cover the rows computed. Not with kl_coef, entropy_coef or "
+        "modulation, whose terms do not vanish with the advantage",
+        False,
+    )
 
     lr: float = _help("AdamW learning rate", 1e-5)
     weight_decay: float = _help("AdamW weight decay", 0.0)

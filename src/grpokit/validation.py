@@ -99,6 +99,7 @@ def validate_config(config: TrainConfig) -> None:
     check_model(config.model.name, "model.name")
     _check_loss(config)
     _check_modulation(config.modulation.params)
+    _check_skip_zero_advantage_rows(config)
     if config.agent.env:
         _check_agent(config)
     else:
@@ -219,6 +220,25 @@ def _check_loss(config: TrainConfig) -> None:
     token = torch.zeros(1, 1)
     with user_errors("loss_params"):
         compute_policy_loss(config.loss, token, token, token, torch.ones(1, 1), **config.loss_params)
+
+
+def _check_skip_zero_advantage_rows(config: TrainConfig) -> None:
+    if not config.skip_zero_advantage_rows:
+        return
+    blockers = [
+        key
+        for key, on in (
+            ("kl_coef", config.kl_coef > 0),
+            ("entropy_coef", config.entropy_coef > 0),
+            ("modulation.enabled", config.modulation.enabled),
+        )
+        if on
+    ]
+    if blockers:
+        raise ConfigError(
+            f"skip_zero_advantage_rows: {', '.join(blockers)} gives rows of advantage 0 a gradient (or, for "
+            "modulation, a say in other rows' factors); skipping them would change the update"
+        )
 
 
 def _check_modulation(params: dict[str, Any]) -> None:

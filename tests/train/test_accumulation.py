@@ -45,3 +45,44 @@ def test_micro_batches_sum_to_one_full_pass_with_kl_and_entropy(tmp_path, mode):
     accumulated = accumulated_gradient(trainer, batch, 60)
     assert full.abs().max() > 0
     torch.testing.assert_close(accumulated, full, rtol=1e-4, atol=1e-7)
+
+
+def with_zero_advantages(batch: TrainBatch, zero_rows: list[int]) -> TrainBatch:
+    batch.advantages = batch.advantages.clone()
+    batch.advantages[zero_rows] = 0.0
+    return batch
+
+
+@pytest.mark.parametrize("loss", ["ppo", "dgpo", "cispo", "gppo", "sapo", "gspo"])
+@pytest.mark.parametrize("mode", LOSS_AGG_MODES)
+def test_skipping_zero_advantage_rows_leaves_the_gradient_unchanged(tmp_path, loss, mode):
+    config = tiny_config(tmp_path, f"loss={loss}", f"loss_agg_mode={mode}", "max_new_tokens=32")
+    trainer = Trainer(config, quiet=True)
+    batch = ragged_batch(len(trainer.tokenizer), trainer.tokenizer.pad_token_id)
+    batch = with_zero_advantages(batch, [0, 1, 2, 5, 7])  # one prompt's whole group, and single rows of others
+
+    full = accumulated_gradient(trainer, batch, 60)
+    trainer.config.skip_zero_advantage_rows = True
+    sums: dict[str, float] = {}
+    trainer.optimizer.zero_grad(set_to_none=True)
+    assert trainer.accumulate_gradients(batch, torch.arange(len(batch)), sums)
+    skipped = torch.cat([p.grad.flatten() for p in trainer.model.parameters()])
+
+    assert full.abs().max() > 0
+    torch.testing.assert_close(skipped, full, rtol=1e-4, atol=1e-7)
+    kept_tokens = batch.response_mask[batch.advantages != 0].sum().item()
+    assert sums["tokens"] == kept_tokens < batch.response_mask.sum().item()
+
+
+def test_a_mini_batch_of_zero_advantages_still_steps_adamw_when_skipped(tmp_path):
+    """AdamW moves weights on a zero gradient (its momentum): a skipped mini-batch must take that step too."""
+    params = []
+    for skip in (False, True):
+        config = tiny_config(tmp_path / str(skip), "mini_batches=2", f"skip_zero_advantage_rows={skip}")
+        trainer = Trainer(config, quiet=True)
+        batch = ragged_batch(len(trainer.tokenizer), trainer.tokenizer.pad_token_id)
+        trainer.update(batch)  # a first update gives AdamW momentum
+        trainer.shuffle_generator.manual_seed(0)
+        assert trainer.update(with_zero_advantages(batch, list(range(len(batch)))))["train/skipped_updates"] == 0
+        params.append(torch.cat([p.detach().flatten() for p in trainer.model.parameters() if p.requires_grad]))
+    torch.testing.assert_close(params[1], params[0])  # the first update skipped its one row of advantage 0

@@ -131,7 +131,8 @@ class TrainBatch:
                 current, prompt, response = [], int(prompt_lengths[row]), int(response_lengths[row])
             current.append(row)
             widest_prompt, widest_response = prompt, response
-        batches.append(torch.tensor(current))
+        if current:
+            batches.append(torch.tensor(current))
         return batches
 
 
@@ -371,9 +372,11 @@ class Trainer:
             for mini in order.chunk(min(config.mini_batches, len(batch))):
                 self.optimizer.zero_grad(set_to_none=True)
                 finite = self.accumulate_gradients(batch, mini, sums)
-                grad_norm = torch.nn.utils.clip_grad_norm_(
-                    [p for p in self.model.parameters() if p.requires_grad], config.max_grad_norm
-                )
+                trainable = [p for p in self.model.parameters() if p.requires_grad]
+                if all(p.grad is None for p in trainable):  # every row skipped: AdamW steps as on a zero gradient
+                    for p in trainable:
+                        p.grad = torch.zeros_like(p)
+                grad_norm = torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
                 if not finite or not torch.isfinite(grad_norm):
                     self.optimizer.zero_grad(set_to_none=True)
                     skipped += 1
@@ -406,6 +409,8 @@ class Trainer:
         """
         num_tokens = batch.response_mask[rows].sum().clamp(min=1).item()
         num_seqs = (batch.response_mask[rows].sum(dim=1) > 0).sum().clamp(min=1).item()
+        if self.config.skip_zero_advantage_rows:
+            rows = rows[batch.advantages[rows] != 0]
         finite = True
         for micro in batch.micro_batches(rows, self.config.micro_batch_tokens):
             sub = batch.select(micro, self.device)
