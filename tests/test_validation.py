@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from grpokit.config import ConfigError, load_config
+from grpokit.core.losses import POLICY_LOSSES, register_policy_loss
 from grpokit.validation import check_model, user_errors, validate_config
 from tests.helpers import REPO, tiny_agent_config
 
@@ -111,6 +112,25 @@ def test_a_mistake_in_an_agent_run_is_named_by_its_key(tmp_path, overrides, mess
 def test_what_a_run_does_not_use_is_not_held_against_it(tmp_path):
     validate_config(tiny("group_size=1", "allocation.enabled=true", "allocation.n_min=1"))  # DynaMO mixes sizes
     validate_config(tiny_agent_config(tmp_path, "task.name=jsonl", "task.params={path: nowhere.jsonl}"))
+
+
+def test_skipping_zero_advantage_rows_refuses_a_loss_that_does_not_vanish_with_the_advantage():
+    name = "test-length-penalty"
+
+    @register_policy_loss(name)
+    def length_penalty(log_prob, old_log_prob, advantages, response_mask):  # a term without the advantage
+        no_region = torch.zeros_like(log_prob, dtype=torch.bool)
+        return -advantages * log_prob + 0.01 * log_prob, {"clipfrac_low": no_region, "clipfrac_high": no_region}
+
+    try:
+        validate_config(tiny(f"loss={name}"))
+        with pytest.raises(ConfigError, match=rf"^skip_zero_advantage_rows: loss '{name}' gives rows of advantage 0"):
+            validate_config(tiny(f"loss={name}", "skip_zero_advantage_rows=true"))
+        for loss in ("ppo", "dgpo", "cispo", "gppo", "cegppo", "sapo", "gspo"):
+            validate_config(tiny(f"loss={loss}", "skip_zero_advantage_rows=true"))
+        validate_config(tiny("loss=ppo", "loss_params={clip_c: 3.0}", "skip_zero_advantage_rows=true"))
+    finally:
+        POLICY_LOSSES._fns.pop(name, None)
 
 
 def test_numbers_that_yaml_read_as_text_become_floats():

@@ -172,9 +172,9 @@ class TrainConfig:
     entropy_coef: float = _help("entropy bonus weight", 0.0)
     skip_zero_advantage_rows: bool = _help(
         "leave rows whose advantage is 0 (groups that all won or all lost) out of the forward/backward pass: the "
-        "same gradient with fewer tokens, since every policy loss is a multiple of the advantage; the normaliser "
-        "still counts them, and the update's metrics cover the rows computed. Not with kl_coef, entropy_coef or "
-        "modulation, whose terms do not vanish with the advantage",
+        "same gradient with fewer tokens, since every built-in policy loss is a multiple of the advantage (a "
+        "registered loss that is not is refused); the normaliser still counts them, and the update's metrics cover "
+        "the rows computed. Not with kl_coef, entropy_coef or modulation, whose terms do not vanish with the advantage",
         False,
     )
 
