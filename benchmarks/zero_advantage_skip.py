@@ -4,8 +4,8 @@
 
 The ALFWorld CPU preset's trainer (SmolLM2-135M, rank-16 LoRA, micro-batches of 2048 tokens, 2 mini-batches)
 updates on the rows of 16 episodes of its training games played by the observed expert (4 tasks × 4, the preset's
-rooms and prompts). A share ``--zero-share`` of the rows gets advantage 0 (0.28 is the share of rows whose
-advantage rounds to 0 in an RL step of the preset's ProxMO run, seed 2), the others a random one. Each repeat times
+rooms and prompts). A share ``--zero-share`` of the rows gets advantage 0 (0.28: the rows of seed 2's 24-step run
+whose logged advantage rounds to 0.0000; exactly 0 were 16% in seed 1's run), the others a random one. Each repeat times
 one update without skipping and one with it, alternately; the ratio of medians is the speed-up. Skipping is exact
 (tests/train/test_accumulation.py), so only time is compared.
 """
