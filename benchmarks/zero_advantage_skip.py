@@ -24,19 +24,15 @@ from grpokit.config import load_config
 from grpokit.envs import make
 from grpokit.train.behaviour_cloning import expert_batch, expert_policy
 from grpokit.train.factory import build_trainer
+from grpokit.train.trainer import TrainBatch, Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--zero-share", type=float, default=0.28)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--run-dir", default="/tmp/grpokit-zero-advantage-skip")
-    args = parser.parse_args()
-
+def preset_trainer_and_expert_rows(run_dir: str) -> tuple[Trainer, TrainBatch]:
+    """The ALFWorld CPU preset's trainer (no cloning) and the rows of 16 episodes the observed expert plays."""
     config = load_config(REPO / "configs" / "alfworld-proxmo-cpu.yaml", ["agent.warm_start_steps=0"])
-    trainer = build_trainer(config, args.run_dir, quiet=True)
+    trainer = build_trainer(config, run_dir, quiet=True)
     agent = config.agent
     envs = EnvPool(lambda: make(agent.env, **agent.env_params))
     seeds = [20_000_000 + i for i in range(agent.tasks_per_step)]
@@ -49,7 +45,17 @@ def main() -> None:
         prompt_style=agent.prompt_style,
     )
     rows = step_rows(episodes)
-    batch = expert_batch(trainer.tokenizer, [r.prompt for r in rows], [r.answer.text for r in rows])
+    return trainer, expert_batch(trainer.tokenizer, [r.prompt for r in rows], [r.answer.text for r in rows])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--zero-share", type=float, default=0.28)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--run-dir", default="/tmp/grpokit-zero-advantage-skip")
+    args = parser.parse_args()
+
+    trainer, batch = preset_trainer_and_expert_rows(args.run_dir)
     generator = torch.Generator().manual_seed(0)
     batch.advantages = torch.randn(len(batch), generator=generator)
     batch.advantages[torch.rand(len(batch), generator=generator) < args.zero_share] = 0.0

@@ -112,3 +112,23 @@ def test_shared_prompt_forward_equals_one_forward_per_row_in_value_and_gradient(
     torch.testing.assert_close(results[0][0][valid], results[1][0][valid], atol=1e-5, rtol=1e-4)
     for shared_grad, row_grad in zip(results[0][1], results[1][1], strict=True):
         torch.testing.assert_close(shared_grad, row_grad, atol=1e-5, rtol=1e-3)
+
+
+def test_the_lm_head_sees_contiguous_hidden_states(policy):
+    """On a strided slice torch copies the lm_head weight once per row (benchmarks/lm_head_slice.py)."""
+    model, tokenizer = policy
+    seen = []
+    hook = model.get_output_embeddings().register_forward_pre_hook(lambda _, args: seen.append(args[0].is_contiguous()))
+    try:
+        rows = [c for c in CONVERSATIONS for _ in range(2)]  # shared prompts: the prefill keeps only its last position
+        rollout = generate(
+            model, tokenizer, rows, SamplingParams(1.0, 1.0, 5), generator=torch.Generator().manual_seed(0)
+        )
+        ids = torch.cat([rollout.prompt_ids, rollout.response_ids], 1)
+        mask = torch.cat([rollout.prompt_mask, rollout.response_mask], 1)
+        width = rollout.response_ids.shape[1]
+        token_log_probs(model, ids, mask, width)  # a shared prompt's last position, then the responses
+        token_log_probs(model, ids[::2], mask[::2], width)  # distinct prompts: the last response_length + 1 positions
+    finally:
+        hook.remove()
+    assert len(seen) >= 4 and all(seen)

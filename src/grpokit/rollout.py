@@ -52,6 +52,18 @@ class Rollout:
         return len(self.texts)
 
 
+def last_positions(count: int, width: int, device: torch.device) -> Tensor:
+    """The indices of the last ``count`` of ``width`` positions, to pass as a model's ``logits_to_keep``.
+
+    transformers slices the hidden states with an int ``logits_to_keep`` (a strided view) but gathers them with an
+    index (a contiguous copy). On the strided view torch's matmul runs the lm_head as a batched product that copies
+    its (vocab, hidden) weight once per row, which made this projection about 30x slower on a CPU and a third of an
+    ALFWorld agent update (``benchmarks/lm_head_slice.py``). The logits are the same; gradients through them sum in
+    another order, so bf16 training can round differently from then on.
+    """
+    return torch.arange(width - count, width, device=device)
+
+
 def encode_prompts(tokenizer, conversations: list[list[dict[str, str]]]) -> tuple[Tensor, Tensor]:
     """Chat-template each conversation (with the assistant generation prompt) and left-pad to one batch."""
     texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
@@ -118,7 +130,7 @@ def _generate_chunk(model, tokenizer, conversations, params: SamplingParams, gen
         position_ids=positions[first_rows],
         past_key_values=cache,
         use_cache=True,
-        logits_to_keep=1,  # the prompt's other positions need no logits: skips most of the lm_head work
+        logits_to_keep=last_positions(1, prompt_ids.shape[1], device),  # no logits for the prompt's other positions
     ).logits[:, -1][expand]
     cache.batch_select_indices(expand)
     next_position = positions[:, -1:] + 1
@@ -231,7 +243,7 @@ def _response_logits(model, input_ids: Tensor, attention_mask: Tensor, response_
             attention_mask=attention_mask,
             position_ids=positions,
             use_cache=False,
-            logits_to_keep=response_length + 1,
+            logits_to_keep=last_positions(response_length + 1, input_ids.shape[1], input_ids.device),
         ).logits
         return logits[:, :-1]
     cache = DynamicCache()
@@ -242,7 +254,7 @@ def _response_logits(model, input_ids: Tensor, attention_mask: Tensor, response_
         position_ids=positions[first_rows, prompt],
         past_key_values=cache,
         use_cache=True,
-        logits_to_keep=1,
+        logits_to_keep=last_positions(1, prompt_width, input_ids.device),
     ).logits[expand]
     cache.batch_select_indices(expand)
     response_positions = (
@@ -276,7 +288,7 @@ def token_log_probs(
     a prompt (a group) share its forward pass, gradient included (``_response_logits``).
     """
     logits = _response_logits(model, input_ids, attention_mask, response_length).float()
-    if temperature > 0:
+    if temperature > 0 and temperature != 1:  # dividing by 1 changes nothing and costs a pass over the vocabulary
         logits = logits / temperature
     log_softmax = torch.log_softmax(logits, dim=-1)
     targets = input_ids[:, -response_length:]

@@ -1,0 +1,77 @@
+"""What passing ``logits_to_keep`` as an index (``grpokit.rollout.last_positions``) saves, side by side with an int.
+
+    .venv/bin/python benchmarks/lm_head_slice.py [--repeats 3]
+
+With an int, transformers hands the lm_head a strided slice of the hidden states, and torch's matmul then runs a
+batched product that copies the (49152 × 576) weight once per row; with an index the slice is a contiguous copy and
+the product one matrix multiply. The ALFWorld CPU preset's trainer (SmolLM2-135M, rank-16 LoRA) times, alternately
+with each, one update on the rows of 16 episodes of the observed expert (`zero_advantage_skip.py`'s rows) and the
+sampling of 24-token answers to 64 of their prompts. Values are the same: the script checks that the log-probs and
+the sampled answers are equal under both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+import grpokit.rollout
+from grpokit.rollout import SamplingParams, generate, token_log_probs
+from zero_advantage_skip import preset_trainer_and_expert_rows
+
+INDEX = grpokit.rollout.last_positions
+
+
+def strided(count: int, width: int, device: torch.device) -> int:
+    """The int ``logits_to_keep``: transformers slices the last ``count`` positions as a view."""
+    return count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--run-dir", default="/tmp/grpokit-lm-head-slice")
+    args = parser.parse_args()
+
+    trainer, batch = preset_trainer_and_expert_rows(args.run_dir)
+    batch.advantages = torch.randn(len(batch), generator=torch.Generator().manual_seed(0))
+    batch.old_log_probs = -0.1 * torch.ones_like(batch.old_log_probs)
+    prompts = [[{"role": "user", "content": text}] for text in trainer.tokenizer.batch_decode(batch.input_ids[:64])]
+    params = SamplingParams(1.0, 1.0, trainer.config.max_new_tokens)
+
+    seconds = {(name, part): [] for name in ("int", "index") for part in ("update", "sample")}
+    for _ in range(args.repeats):
+        outputs = {}
+        for name, keep in (("int", strided), ("index", INDEX)):  # the same model: values must be equal
+            grpokit.rollout.last_positions = keep
+            with torch.no_grad(), trainer.precision.autocast():
+                log_probs, _ = token_log_probs(trainer.model, batch.input_ids[:16], batch.attention_mask[:16], 8)
+                texts = generate(
+                    trainer.model, trainer.tokenizer, prompts[:8], params, torch.Generator().manual_seed(1)
+                )
+            outputs[name] = (log_probs, texts.texts)
+        same = torch.equal(outputs["int"][0], outputs["index"][0]) and outputs["int"][1] == outputs["index"][1]
+        print(f"log-probs and sampled answers equal: {same}")
+        for name, keep in (("int", strided), ("index", INDEX)):
+            grpokit.rollout.last_positions = keep
+            started = time.perf_counter()
+            trainer.update(batch)
+            seconds[name, "update"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            with torch.no_grad(), trainer.precision.autocast():
+                generate(trainer.model, trainer.tokenizer, prompts, params, torch.Generator().manual_seed(1))
+            seconds[name, "sample"].append(time.perf_counter() - started)
+    grpokit.rollout.last_positions = INDEX
+    print(f"rows {len(batch)}; threads {torch.get_num_threads()}")
+    for part in ("update", "sample"):
+        old, new = (statistics.median(seconds[name, part]) for name in ("int", "index"))
+        runs = {name: " ".join(f"{s:.1f}" for s in seconds[name, part]) for name in ("int", "index")}
+        print(f"{part:6s} s, int: {runs['int']} (median {old:.1f}); index: {runs['index']} (median {new:.1f})")
+        print(f"{part:6s} speed-up {old / new:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
