@@ -7,7 +7,8 @@ batched product that copies the (49152 × 576) weight once per row; with an inde
 the product one matrix multiply. The ALFWorld CPU preset's trainer (SmolLM2-135M, rank-16 LoRA) times, alternately
 with each, one update on the rows of 16 episodes of the observed expert (`zero_advantage_skip.py`'s rows) and the
 sampling of 24-token answers to 64 of their prompts. Values are the same: the script checks that the log-probs and
-the sampled answers are equal under both.
+the sampled answers are equal under both. Measured 2026-12-04 (2 cores, alone, `--repeats 2`): update 33.4 → 20.9 s
+(1.60x), sampling 13.3 → 9.2 s (1.46x).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def main() -> None:
             with torch.no_grad(), trainer.precision.autocast():
                 log_probs, _ = token_log_probs(trainer.model, batch.input_ids[:16], batch.attention_mask[:16], 8)
                 texts = generate(
-                    trainer.model, trainer.tokenizer, prompts[:8], params, torch.Generator().manual_seed(1)
+                    trainer.model, trainer.tokenizer, prompts[:8], params, generator=torch.Generator().manual_seed(1)
                 )
             outputs[name] = (log_probs, texts.texts)
         same = torch.equal(outputs["int"][0], outputs["index"][0]) and outputs["int"][1] == outputs["index"][1]
@@ -62,7 +63,7 @@ def main() -> None:
             seconds[name, "update"].append(time.perf_counter() - started)
             started = time.perf_counter()
             with torch.no_grad(), trainer.precision.autocast():
-                generate(trainer.model, trainer.tokenizer, prompts, params, torch.Generator().manual_seed(1))
+                generate(trainer.model, trainer.tokenizer, prompts, params, generator=torch.Generator().manual_seed(1))
             seconds[name, "sample"].append(time.perf_counter() - started)
     grpokit.rollout.last_positions = INDEX
     print(f"rows {len(batch)}; threads {torch.get_num_threads()}")
