@@ -226,10 +226,10 @@ def _check_skip_zero_advantage_rows(config: TrainConfig) -> None:
     """Skipping rows of advantage 0 is exact only if nothing gives them a gradient: the loss (a registered one need not
     be a multiple of the advantage, so it is tried on tokens inside and outside the clip range), KL, entropy bonus,
     or DynaMO's modulation (whose factors are normalised over the micro-batch's rows)."""
-    from grpokit.core.losses import compute_policy_loss
-
     if not config.skip_zero_advantage_rows:
         return
+    from grpokit.core.losses import compute_policy_loss
+
     log_prob = torch.tensor([[-0.5, -1.5, -3.0]], requires_grad=True)
     old_log_prob = torch.tensor([[-0.7, -1.0, -4.0]])
     loss, _ = compute_policy_loss(
