@@ -111,7 +111,6 @@ STUDIES = {
         },
         curve=("agent/success", "training success"),
         doc=REPO / "docs" / "credit-study",
-        shared=["steps=16", "lr=2.0e-4", "agent.curriculum=[]"],  # the preset as the study measured it (2026-12-02)
     ),
 }
 
