@@ -46,12 +46,7 @@ class Progress:
         if self.quiet:
             return
         self.bar.update(self.task, completed=step, reward=metrics["reward/mean"], accuracy=metrics["reward/accuracy"])
-        self.print(
-            f"step {step:>4}  reward {metrics['reward/mean']:.3f}  acc {metrics['reward/accuracy']:.3f}  "
-            f"len {metrics['response/length']:.0f}  clip {metrics.get('loss/clipfrac', 0.0):.3f}  "
-            f"kl {metrics.get('loss/ppo_kl', 0.0):+.4f}  H {metrics.get('train/entropy', 0.0):.3f}  "
-            f"|g| {metrics['train/grad_norm']:.3f}  {metrics['time/step_s']:.1f}s"
-        )
+        self.print(step_line(step, metrics))
 
     def print_eval(self, label: str, result, problems: int) -> None:
         extra = f"  avg@{result.k} {result.avg_at_k:.3f}  pass@{result.k} {result.pass_at_k:.3f}" if result.k else ""
@@ -71,3 +66,18 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def step_line(step: int, metrics: dict[str, Any]) -> str:
+    """One step's line. The loss metrics exist only when some row was backpropagated: a step whose every row was
+    skipped (``skip_zero_advantage_rows``) shows "-" for them rather than a made-up 0."""
+
+    def loss_metric(key: str, spec: str) -> str:
+        return format(metrics[key], spec) if key in metrics else "-"
+
+    return (
+        f"step {step:>4}  reward {metrics['reward/mean']:.3f}  acc {metrics['reward/accuracy']:.3f}  "
+        f"len {metrics['response/length']:.0f}  clip {loss_metric('loss/clipfrac', '.3f')}  "
+        f"kl {loss_metric('loss/ppo_kl', '+.4f')}  H {loss_metric('train/entropy', '.3f')}  "
+        f"|g| {metrics['train/grad_norm']:.3f}  {metrics['time/step_s']:.1f}s"
+    )
