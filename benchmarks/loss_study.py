@@ -177,7 +177,8 @@ def report(study: Study, root: Path) -> str | None:
         per_seed = ", ".join(f"{s}: {100 * r['gain']:+.1f} ± {100 * r['gain_se']:.1f}" for s, r in runs.items())
         rows = [runs[s] for s in shared]
         gains = [100 * r["gain"] for r in rows]
-        cells = [arm, per_seed, f"{mean(gains):+.1f} ± {standard_error(gains):.1f}"]
+        spread = f" ± {standard_error(gains):.1f}" if len(gains) > 1 else ""  # no SE from one seed
+        cells = [arm, per_seed, f"{mean(gains):+.1f}{spread}"]
         cells += [f"{mean([100 * r['after'] for r in rows]):.1f}%"]
         cells += [cell(name, mean([r[name] for r in rows])) for name in columns]
         lines.append("| " + " | ".join(cells) + " |")
