@@ -98,6 +98,8 @@ def test_a_mistake_is_named_by_its_key(overrides, message):
         (["agent.credit_params={variant: paperr}"], r"^agent.credit_params: unknown ProxMO variant 'paperr'"),
         (["agent.credit_params={tau: 0}"], r"^agent.credit_params: tau must be > 0"),
         (["agent.tasks_per_step=0"], r"^agent.tasks_per_step must be >= 1, got 0$"),
+        (["eval.base_problems=3"], r"^eval.base_problems \(3\) must be at most eval.problems \(2\)$"),
+        (["eval.base_problems=-1"], r"^eval.base_problems must be >= 0, got -1$"),
         (
             ["agent.prompt_style=terse"],
             r"^agent.prompt_style must be one of full, compact, compact_actions, got 'terse'$",

@@ -69,6 +69,11 @@ class EvalConfig:
     )
     split: str = _help("held-out split", "test")
     problems: int = _help("number of held-out problems", 200)
+    base_problems: int = _help(
+        "held-out problems the base model plays before behaviour cloning (agents): the first N of eval.problems "
+        "(0: all of them)",
+        0,
+    )
     every: int = _help("evaluate every N steps (0: only before and after training)", 0)
     samples: int = _help("samples per problem for avg@k / pass@k (0: greedy accuracy only)", 0)
     temperature: float = _help("sampling temperature for avg@k / pass@k", 1.0)

@@ -66,6 +66,7 @@ RANGES: dict[str, Rule] = {
             "entropy_coef",
             "checkpoint_every",
             "eval.every",
+            "eval.base_problems",
             "eval.samples",
             "eval.temperature",
             "model.lora_r",
@@ -304,6 +305,10 @@ def _check_agent(config: TrainConfig) -> None:
         check_range(f"{key}.steps", coerce(stage["steps"], int, f"{key}.steps"), AT_LEAST_ONE)
         coerce(stage["env_params"], dict, f"{key}.env_params")
         check_params(make_env, stage["env_params"], f"{key}.env_params", f"environment {agent.env!r}")
+    if config.eval.base_problems > config.eval.problems:
+        raise ConfigError(
+            f"eval.base_problems ({config.eval.base_problems}) must be at most eval.problems ({config.eval.problems})"
+        )
     eval_params, eval_split = config.eval.params, config.eval.split
     if eval_params is not None:
         check_params(make_env, eval_params, "eval.params", f"environment {agent.env!r}")

@@ -87,9 +87,9 @@ def test_eval_json_records_the_base_the_cloned_and_the_trained_model(tmp_path):
     evaluated, weights_seen = [], []
     run_eval = trainer.run_eval
 
-    def recording_eval():
+    def recording_eval(problems=None):
         weights_seen.append([p.detach().clone() for p in trainer.model.parameters()])
-        evaluated.append(run_eval())
+        evaluated.append(run_eval(problems))
         return evaluated[-1]
 
     trainer.run_eval = recording_eval
@@ -103,6 +103,16 @@ def test_eval_json_records_the_base_the_cloned_and_the_trained_model(tmp_path):
     games = [json.loads(line) for line in (tmp_path / "eval_episodes.jsonl").read_text().splitlines()]
     assert [g["step"] for g in games] == [0, 0, 0, 0, 1, 1]  # base and cloned at step 0, then trained, 2 games each
     assert [float(g["won"]) for g in games] == base.correct + cloned.correct + trained.correct
+
+
+def test_the_base_model_plays_the_first_eval_base_problems_games(tmp_path):
+    config = tiny_agent_config(
+        tmp_path, "agent.warm_start_steps=1", "steps=1", "eval.problems=3", "eval.base_problems=1"
+    )
+    summary = build_trainer(config, quiet=True).train()
+    games = [json.loads(line) for line in (tmp_path / "eval_episodes.jsonl").read_text().splitlines()]
+    assert [g["step"] for g in games] == [0, 0, 0, 0, 1, 1, 1]  # 1 base game, then 3 cloned and 3 trained
+    assert summary["problems_base"] == 1 and summary["problems"] == 3
 
 
 def test_cloning_plays_warm_start_tasks_per_step_whatever_rl_plays(tmp_path, monkeypatch):

@@ -174,9 +174,12 @@ class AgentTrainer(Trainer):
         """
         agent = self.config.agent
         if agent.warm_start_steps > 0 and self.step == 0 and self.baseline_eval is None:
-            base = self.run_eval()
+            base = self.run_eval(self.config.eval.base_problems or None)
             if not self.quiet:
-                print(f"{self.eval_label} of the base model: {base.accuracy:.3f} ± {base.accuracy_se:.3f}")
+                print(
+                    f"{self.eval_label} of the base model: {base.accuracy:.3f} ± {base.accuracy_se:.3f} "
+                    f"({len(base.correct)} problems)"
+                )
             self.warm_start(base)
         return super().train()
 
@@ -190,7 +193,7 @@ class AgentTrainer(Trainer):
         warm_start = self.run_dir / "warm_start.json"
         if warm_start.exists():
             base = json.loads(warm_start.read_text())
-            summary |= {key: base[key] for key in ("accuracy_base", "accuracy_base_se") if key in base}
+            summary |= {key: base[key] for key in ("problems_base", "accuracy_base", "accuracy_base_se") if key in base}
         return summary
 
     def warm_start(self, base: EvalResult | None = None) -> list[float]:
@@ -221,22 +224,26 @@ class AgentTrainer(Trainer):
             self.reference.load_state_dict(self.model.state_dict())
         record: dict[str, Any] = {"loss": losses}
         if base is not None:
-            record |= {"accuracy_base": base.accuracy, "accuracy_base_se": base.accuracy_se}
+            record |= {
+                "problems_base": len(base.correct),
+                "accuracy_base": base.accuracy,
+                "accuracy_base_se": base.accuracy_se,
+            }
         (self.run_dir / "warm_start.json").write_text(json.dumps(record))
         return losses
 
-    def run_eval(self) -> EvalResult:
-        """Success rate of greedy episodes on the held-out tasks (one episode per task); truncation is counted per
-        answer, and the untruncated accuracy is over the games none of whose answers hit the token limit.
+    def run_eval(self, problems: int | None = None) -> EvalResult:
+        """Success rate of greedy episodes on the held-out tasks (one episode per task; the first ``problems`` of
+        them when given); truncation is counted per answer, and the untruncated accuracy is over the games none of
+        whose answers hit the token limit.
 
         With ``eval.samples = k > 0`` also ``k`` sampled episodes per task at ``eval.temperature``: avg@k is their
         mean success, pass@k (success@k) the share of tasks won at least once.
         """
         config = self.config.eval
+        seeds = self.eval_seeds[:problems]
         max_new_tokens = config.max_new_tokens or self.config.max_new_tokens
-        episodes: list[Episode] = self._play(
-            self.eval_envs, self.eval_seeds, 1, SamplingParams(0.0, 1.0, max_new_tokens), None
-        )
+        episodes: list[Episode] = self._play(self.eval_envs, seeds, 1, SamplingParams(0.0, 1.0, max_new_tokens), None)
         self._save_episodes(EVAL_EPISODES_FILE, self.step, episodes)
         rows = step_rows(episodes)
         ended = [e.won for e in episodes if not any(r.answer.truncated for r in e.records)]
@@ -250,7 +257,7 @@ class AgentTrainer(Trainer):
         if config.samples > 0:
             generator = torch.Generator(device=self.precision.device).manual_seed(self.config.seed)
             params = SamplingParams(config.temperature, 1.0, max_new_tokens)
-            sampled = self._play(self.eval_envs, self.eval_seeds, config.samples, params, generator)
+            sampled = self._play(self.eval_envs, seeds, config.samples, params, generator)
             wins: dict[str, int] = {}  # per task, in the order the tasks were played
             for episode in sampled:
                 wins[episode.group_id] = wins.get(episode.group_id, 0) + episode.won
