@@ -7,16 +7,17 @@
 
 Each arm of ``losses`` and ``dynamo`` is ``grpokit train --config configs/cpu-demo.yaml`` (the main job), each arm
 of ``credit`` ``grpokit train --config configs/alfworld-proxmo-cpu.yaml`` (cloning, then RL with the arm's credit
-estimator), with the arm's overrides and a seed, under ``runs/<study>-study/<arm>/seed<k>``; ``--jobs 2`` runs two
-at a time with one thread each (LoRA runs give the same answers whatever the thread count). A finished run
-(``eval.json``) is not run again; an interrupted one starts over. The report (the table between the
-``<!-- table -->`` markers of ``docs/loss-study.md``, ``docs/dynamo-study.md`` or ``docs/credit-study.md``, a curve
-per arm beside it as a .png) is built from every finished run under the root, whatever ``--seeds`` says: per arm and
-seed the held-out gain ± paired SE, and over the seeds that every arm has finished the mean gain, the held-out accuracy
-after training, and averaged over steps the policy entropy, the share of tokens outside the trust region on each
-side (``clipfrac_low`` / ``clipfrac_high``: the tokens whose gradient GRPO drops and DGPO decays), the share of
-mixed groups, DynaMO's objective sum p(1-p)/n_i against uniform allocation, the agent's training success and share
-of singleton anchor groups, and the median seconds per step.
+estimator; 24 steps and 32 held-out games, the preset when the study ran), with the arm's overrides and a seed,
+under ``runs/<study>-study/<arm>/seed<k>``; ``--jobs 2`` runs two at a time with one thread each (LoRA runs give the
+same answers whatever the thread count). A finished run (``eval.json``) is not run again; an interrupted one starts
+over. The report (the table between the ``<!-- table -->`` markers of ``docs/loss-study.md``,
+``docs/dynamo-study.md`` or ``docs/credit-study.md``, a curve per arm beside it as a .png) is built from every
+finished run under the root, whatever ``--seeds`` says: per arm and seed the held-out gain ± paired SE, and over the
+seeds that every arm has finished the mean gain, the held-out accuracy after training, and averaged over steps the
+policy entropy, the share of tokens outside the trust region on each side (``clipfrac_low`` / ``clipfrac_high``: the
+tokens whose gradient GRPO drops and DGPO decays), the share of mixed groups, DynaMO's objective sum p(1-p)/n_i
+against uniform allocation, the agent's training success and share of singleton anchor groups, and the median
+seconds per step.
 
 The DynaMO study changes two things for every arm, its baseline included: the training set is 24 problems, so each
 prompt comes back every 4 steps and has a success history to allocate by (with the main job's 2,000 problems no
@@ -111,6 +112,7 @@ STUDIES = {
         },
         curve=("agent/success", "training success"),
         doc=REPO / "docs" / "credit-study",
+        shared=["steps=24", "eval.problems=32", "eval.base_problems=0"],  # the preset as the study ran (2026-12-04)
     ),
 }
 

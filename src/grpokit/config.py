@@ -78,7 +78,7 @@ class EvalConfig:
     samples: int = _help("samples per problem for avg@k / pass@k (0: greedy accuracy only)", 0)
     temperature: float = _help("sampling temperature for avg@k / pass@k", 1.0)
     max_new_tokens: int | None = _help("response limit in evaluation (None: as in training)", None)
-    batch_size: int = _help("prompts generated together", 64)
+    batch_size: int = _help("prompts (an agent's turns) generated together in evaluation", 64)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from grpokit.agent.prompts import expert_answer
 from grpokit.config import UserError, load_config
 from grpokit.core.credit import episode_balance_weights
 from grpokit.envs import ENVS
+from grpokit.train import agent_trainer
 from grpokit.train.agent_trainer import EVAL_EPISODES_FILE, TRAIN_EPISODES_FILE, AgentTrainer
 from grpokit.train.factory import build_trainer, evaluate_run, resume_trainer
 from grpokit.train.logger import read_metrics
@@ -174,7 +175,7 @@ def test_a_resumed_agent_run_equals_the_uninterrupted_run(tmp_path, monkeypatch)
 def test_success_at_k_counts_a_task_won_by_any_of_its_samples(tmp_path):
     trainer = build_trainer(tiny_agent_config(tmp_path, "eval.samples=3"), quiet=True)
 
-    def every_third_turn_says_aa(params, generator):  # of each batch of turns, answers 0, 3, ... are even
+    def every_third_turn_says_aa(params, generator, batch_size):  # of each batch of turns, answers 0, 3, ... are even
         return lambda turns: [Answer(expert_answer("aa" if i % 3 == 0 else "b")) for i in range(len(turns))]
 
     trainer._policy = every_third_turn_says_aa
@@ -196,7 +197,7 @@ def test_agent_evaluation_counts_answers_cut_at_the_token_limit(tmp_path):
     result = trainer.run_eval()  # one token a turn: the tiny model's answers never end
     assert result.truncated_rate == 1.0 and math.isnan(result.untruncated_accuracy)
 
-    def first_task_wins_cut_off(params, generator):  # each batch of turns: task 0, then task 1
+    def first_task_wins_cut_off(params, generator, batch_size):  # each batch of turns: task 0, then task 1
         return lambda turns: [
             Answer(expert_answer("aa" if i == 0 else "b"), truncated=i == 0) for i in range(len(turns))
         ]
@@ -205,6 +206,24 @@ def test_agent_evaluation_counts_answers_cut_at_the_token_limit(tmp_path):
     result = trainer.run_eval()
     assert result.correct == [1.0, 0.0] and result.truncated_rate == 0.5
     assert result.untruncated_accuracy == 0.0  # only the second game ended every answer, and it lost
+
+
+def test_agent_turns_are_generated_eval_batch_size_at_a_time_in_evaluation(tmp_path, monkeypatch):
+    config = tiny_agent_config(tmp_path, "steps=1", "generation_batch_size=5", "eval.batch_size=1")
+    trainer = build_trainer(config, quiet=True)
+    sizes = []
+    generate = agent_trainer.generate
+
+    def recording_generate(*args, batch_size, **kwargs):
+        sizes.append(batch_size)
+        return generate(*args, batch_size=batch_size, **kwargs)
+
+    monkeypatch.setattr(agent_trainer, "generate", recording_generate)
+    trainer.run_eval()
+    assert set(sizes) == {1}
+    sizes.clear()
+    trainer.train_step()
+    assert set(sizes) == {5}
 
 
 def test_an_unknown_environment_or_credit_is_named(tmp_path):

@@ -61,8 +61,9 @@ class AgentTrainer(Trainer):
     def eval_size(self) -> int:
         return len(self.eval_seeds)
 
-    def _policy(self, params: SamplingParams, generator: torch.Generator | None):
-        """A batched policy over chat prompts that keeps each answer's tokens and log-probs for training."""
+    def _policy(self, params: SamplingParams, generator: torch.Generator | None, batch_size: int):
+        """A batched policy over chat prompts (``batch_size`` generated together) that keeps each answer's tokens and
+        log-probs for training."""
 
         def answer(turns: list[Turn]) -> list[Answer]:
             self.model.eval()
@@ -74,7 +75,7 @@ class AgentTrainer(Trainer):
                         [turn.conversation for turn in turns],
                         params,
                         generator=generator,
-                        batch_size=self.config.generation_batch_size,
+                        batch_size=batch_size,
                     )
             finally:
                 self.model.train()
@@ -88,13 +89,15 @@ class AgentTrainer(Trainer):
 
         return answer
 
-    def _play(self, envs: EnvPool, seeds: list[int], group_size: int, params: SamplingParams, generator):
+    def _play(
+        self, envs: EnvPool, seeds: list[int], group_size: int, params: SamplingParams, generator, batch_size: int
+    ):
         agent = self.config.agent
         return run_episodes(
             envs,
             seeds,
             group_size,
-            self._policy(params, generator),
+            self._policy(params, generator, batch_size),
             max_turns=agent.max_turns,
             history_length=agent.history_length,
             step_timeout_s=agent.step_timeout_s,
@@ -125,6 +128,7 @@ class AgentTrainer(Trainer):
             config.group_size,
             self.sampling,
             self.sampling_generator,
+            config.generation_batch_size,
         )
         played = time.perf_counter()
         rows = step_rows(episodes)
@@ -243,7 +247,8 @@ class AgentTrainer(Trainer):
         config = self.config.eval
         seeds = self.eval_seeds[:problems]
         max_new_tokens = config.max_new_tokens or self.config.max_new_tokens
-        episodes: list[Episode] = self._play(self.eval_envs, seeds, 1, SamplingParams(0.0, 1.0, max_new_tokens), None)
+        greedy = SamplingParams(0.0, 1.0, max_new_tokens)
+        episodes: list[Episode] = self._play(self.eval_envs, seeds, 1, greedy, None, config.batch_size)
         self._save_episodes(EVAL_EPISODES_FILE, self.step, episodes)
         rows = step_rows(episodes)
         ended = [e.won for e in episodes if not any(r.answer.truncated for r in e.records)]
@@ -257,7 +262,7 @@ class AgentTrainer(Trainer):
         if config.samples > 0:
             generator = torch.Generator(device=self.precision.device).manual_seed(self.config.seed)
             params = SamplingParams(config.temperature, 1.0, max_new_tokens)
-            sampled = self._play(self.eval_envs, seeds, config.samples, params, generator)
+            sampled = self._play(self.eval_envs, seeds, config.samples, params, generator, config.batch_size)
             wins: dict[str, int] = {}  # per task, in the order the tasks were played
             for episode in sampled:
                 wins[episode.group_id] = wins.get(episode.group_id, 0) + episode.won
