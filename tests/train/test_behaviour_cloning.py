@@ -112,6 +112,8 @@ def test_the_base_model_plays_the_first_eval_base_problems_games(tmp_path):
     summary = build_trainer(config, quiet=True).train()
     games = [json.loads(line) for line in (tmp_path / "eval_episodes.jsonl").read_text().splitlines()]
     assert [g["step"] for g in games] == [0, 0, 0, 0, 1, 1, 1]  # 1 base game, then 3 cloned and 3 trained
+    rooms = [g["turns"][0]["observation"] for g in games]  # the toy room names its seed
+    assert rooms[0] == rooms[1] != rooms[2]  # the base model played the first held-out game
     assert summary["problems_base"] == 1 and summary["problems"] == 3
 
 
