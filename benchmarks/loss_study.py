@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/loss_study.py --study losses --seeds 0 1 2
     .venv/bin/python benchmarks/loss_study.py --study dynamo --seeds 0 1 2
     .venv/bin/python benchmarks/loss_study.py --study credit --seeds 0 1 2     # the LLM agent on ALFWorld
+    .venv/bin/python benchmarks/loss_study.py --study bf16 --seeds 0 1 2 3 4 --jobs 2   # bf16 against float32
     .venv/bin/python benchmarks/loss_study.py --study losses --report-only     # tables from finished runs
 
 Each arm of ``losses`` and ``dynamo`` is ``grpokit train --config configs/cpu-demo.yaml`` (the main job), each arm
@@ -18,6 +19,10 @@ policy entropy, the share of tokens outside the trust region on each side (``cli
 tokens whose gradient GRPO drops and DGPO decays), the share of mixed groups, DynaMO's objective sum p(1-p)/n_i
 against uniform allocation, the agent's training success and share of singleton anchor groups, and the median
 seconds per step.
+
+The bf16 study's bf16 arms run under ``benchmarks/bf16_emulation.py`` on a CPU without native bf16 (bf16 matrix
+products computed as float32 products of the bf16 operands, rounded to bf16: torch's own bf16 kernels there take
+~20x float32). Its table adds each arm minus ``float32`` seed by seed (a study's ``baseline``).
 
 The DynaMO study changes two things for every arm, its baseline included: the training set is 24 problems, so each
 prompt comes back every 4 steps and has a success history to allocate by (with the main job's 2,000 problems no
@@ -41,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grpokit.evaluate import standard_error
+from grpokit.models import cpu_supports_bf16
 from grpokit.train.logger import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,6 +65,7 @@ class Study:
     curve: tuple[str, str]  # the per-step metric plotted for each arm: (metrics key, axis label)
     doc: Path  # docs/<name>: the .md whose table is replaced and the .png beside it
     shared: list[str] = field(default_factory=list)  # overrides for every arm, baseline included
+    baseline: str | None = None  # the arm every other arm is compared with seed by seed (paired differences)
 
 
 STUDIES = {
@@ -114,6 +121,28 @@ STUDIES = {
         doc=REPO / "docs" / "credit-study",
         shared=["steps=24", "eval.problems=32", "eval.base_problems=0"],  # the preset as the study ran (2026-12-04)
     ),
+    "bf16": Study(
+        config=REPO / "configs" / "cpu-demo.yaml",
+        arms={
+            "float32": ["model.dtype=float32"],
+            "bf16 before the fix": [
+                "model.dtype=bfloat16",
+                "model.float32_lm_head=false",
+                "recompute_old_log_probs=false",
+            ],
+            "bf16 fixed": ["model.dtype=bfloat16"],
+            "bf16, float32 lm_head only": ["model.dtype=bfloat16", "recompute_old_log_probs=false"],
+            "bf16, recomputed pi_old only": ["model.dtype=bfloat16", "model.float32_lm_head=false"],
+        },
+        averages={
+            "entropy": "train/entropy",
+            "clip low": "loss/clipfrac_low",
+            "clip high": "loss/clipfrac_high",
+        },
+        curve=("reward/accuracy", "training accuracy"),
+        doc=REPO / "docs" / "studies" / "bf16-study",
+        baseline="float32",
+    ),
 }
 
 
@@ -126,6 +155,8 @@ def run_arm(config: Path, run_dir: Path, overrides: list[str], seed: int, thread
         return
     shutil.rmtree(run_dir, ignore_errors=True)  # an interrupted run starts over rather than append to its metrics
     command = [sys.executable, "-m", "grpokit.cli", "train", "--config", str(config)]
+    if "model.dtype=bfloat16" in overrides and not cpu_supports_bf16():  # torch's fallback kernels: ~20x float32
+        command[1:3] = [str(REPO / "benchmarks" / "bf16_emulation.py")]
     command += [f"run_dir={run_dir}", f"seed={seed}", "tensorboard=false", *overrides]
     print(" ".join(command), flush=True)
     started = time.perf_counter()
@@ -147,6 +178,11 @@ def summarise(run_dir: Path, averages: dict[str, str], curve: str) -> dict[str, 
     out["s/step"] = statistics.median(row["time/step_s"] for row in steps)  # robust to a step that waited
     out["curve"] = [row.get(curve, math.nan) for row in steps]
     return out
+
+
+def with_se(values: list[float]) -> str:
+    """``mean ± SE`` of ``values`` (no SE from one value)."""
+    return f"{mean(values):+.1f}" + (f" ± {standard_error(values):.1f}" if len(values) > 1 else "")
 
 
 def cell(name: str, value: float) -> str:
@@ -171,17 +207,25 @@ def report(study: Study, root: Path) -> str | None:
     columns = [*study.averages, "s/step"]
     over = ", ".join(map(str, shared)) or "none"
     header = ["arm", "gain by seed (± paired SE), points", f"mean gain ± SE over seeds {over}", "accuracy after"]
+    baseline = study.baseline if study.baseline in done else None
+    if baseline:
+        header += [f"minus {baseline} by seed", "mean difference ± SE"]
     header += columns
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     curves = {}
-    for arm, seeds in done.items():
-        runs = {s: summarise(root / slug(arm) / f"seed{s}", study.averages, study.curve[0]) for s in seeds}
+    runs_of = {
+        arm: {s: summarise(root / slug(arm) / f"seed{s}", study.averages, study.curve[0]) for s in seeds}
+        for arm, seeds in done.items()
+    }
+    for arm, runs in runs_of.items():
         per_seed = ", ".join(f"{s}: {100 * r['gain']:+.1f} ± {100 * r['gain_se']:.1f}" for s, r in runs.items())
         rows = [runs[s] for s in shared]
         gains = [100 * r["gain"] for r in rows]
-        spread = f" ± {standard_error(gains):.1f}" if len(gains) > 1 else ""  # no SE from one seed
-        cells = [arm, per_seed, f"{mean(gains):+.1f}{spread}"]
+        cells = [arm, per_seed, with_se(gains)]
         cells += [f"{mean([100 * r['after'] for r in rows]):.1f}%"]
+        if baseline:
+            paired = {s: 100 * (r["gain"] - runs_of[baseline][s]["gain"]) for s, r in runs.items() if s in shared}
+            cells += [", ".join(f"{s}: {d:+.1f}" for s, d in paired.items()), with_se(list(paired.values()))]
         cells += [cell(name, mean([r[name] for r in rows])) for name in columns]
         lines.append("| " + " | ".join(cells) + " |")
         if rows:
@@ -216,9 +260,13 @@ def main() -> None:
     parser.add_argument("--root", type=Path, help="where the runs go (default runs/<study>-study)")
     parser.add_argument("--report-only", action="store_true", help="only summarise the finished runs")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time, sharing the CPU cores between them")
+    parser.add_argument("--arms", nargs="+", help="run only these arms (default: all; the report shows every arm)")
     parser.add_argument("overrides", nargs="*", help="extra config overrides for every arm")
     args = parser.parse_args()
     study = STUDIES[args.study]
+    unknown = set(args.arms or []) - set(study.arms)
+    if unknown:
+        parser.error(f"no arm {', '.join(sorted(unknown))} in study {args.study}; its arms: {', '.join(study.arms)}")
     root = args.root or REPO / "runs" / f"{args.study}-study"
     if not args.report_only:
         threads = max(1, (os.cpu_count() or 1) // args.jobs)
@@ -227,6 +275,7 @@ def main() -> None:
             (study.config, root / slug(arm) / f"seed{seed}", [*study.shared, *overrides, *args.overrides], seed)
             for seed in args.seeds
             for arm, overrides in study.arms.items()
+            if args.arms is None or arm in args.arms
         ]
         with ThreadPoolExecutor(args.jobs) as pool:
             for finished in [pool.submit(run_arm, *item, threads) for item in queue]:

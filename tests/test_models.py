@@ -7,11 +7,14 @@ from grpokit import models
 from grpokit.models import LoraSettings, load_policy, resolve_dtype, tiny_policy
 
 
-def test_dtype_auto_follows_the_hardware(monkeypatch):
-    monkeypatch.setattr(models, "cpu_supports_bf16", lambda: False)
-    assert resolve_dtype("auto", "cpu") == torch.float32
-    monkeypatch.setattr(models, "cpu_supports_bf16", lambda: True)
-    assert resolve_dtype("auto", "cpu") == torch.bfloat16
+def test_dtype_auto_is_float32_on_every_cpu_and_bf16_on_a_gpu_that_has_it(monkeypatch):
+    for native in (False, True):
+        monkeypatch.setattr(models, "cpu_supports_bf16", lambda native=native: native)
+        assert resolve_dtype("auto", "cpu") == torch.float32
+    for has_bf16, expected in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda has_bf16=has_bf16: has_bf16)
+        assert resolve_dtype("auto", "cuda") == expected
+    assert resolve_dtype("bfloat16", "cpu") == torch.bfloat16
     assert resolve_dtype("float32", "cpu") == torch.float32
     with pytest.raises(ValueError, match="unknown dtype 'half'"):
         resolve_dtype("half", "cpu")

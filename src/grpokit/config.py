@@ -42,9 +42,14 @@ class ModelConfig:
         "built-in name (smollm2-135m-instruct, tiny-random), local directory or hub id", "smollm2-135m-instruct"
     )
     dtype: str = _help(
-        "compute dtype: auto (bf16 where the hardware has it natively, else float32), float32 or bfloat16; trained "
-        "weights and optimizer state are float32 either way (bf16 runs under autocast)",
+        "compute dtype: auto (bf16 on a GPU that has it, float32 on a CPU: docs/precision.md), float32 or bfloat16; "
+        "trained weights and optimizer state are float32 either way (bf16 runs under autocast)",
         "auto",
+    )
+    float32_lm_head: bool = _help(
+        "compute the output layer (lm_head) in float32 under bf16 compute, so logits and log-probabilities are not "
+        "rounded to bf16 (MiniMax-M1, arXiv 2506.13585); no effect in float32",
+        True,
     )
     device: str = _help("auto (CUDA when present), cpu or cuda[:N]", "auto")
     lora_r: int = _help("LoRA rank; 0 trains the full model", 0)
@@ -172,7 +177,12 @@ class TrainConfig:
     ppo_epochs: int = _help("passes over each rollout batch", 1)
     mini_batches: int = _help("optimizer updates per pass (importance ratios move after the first)", 2)
     micro_batch_tokens: int = _help("token budget of one forward/backward (gradient accumulation)", 4096)
-    recompute_old_log_probs: bool = _help("recompute π_old with a forward pass (else take the sampler's)", True)
+    recompute_old_log_probs: bool | str = _help(
+        "recompute π_old with a forward pass (true) or take the sampler's log-probabilities (false); auto: take the "
+        "sampler's in float32, where they match a recomputation to ~1e-5, recompute in bf16, where KV-cache "
+        "decoding and a full forward pass round differently (docs/precision.md)",
+        "auto",
+    )
     kl_coef: float = _help("weight of the low-variance KL to a frozen reference (0: no reference model)", 0.0)
     entropy_coef: float = _help("entropy bonus weight", 0.0)
     skip_zero_advantage_rows: bool = _help(

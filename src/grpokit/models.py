@@ -59,15 +59,20 @@ def cpu_supports_bf16() -> bool:
 
 
 def resolve_dtype(dtype: str, device: str | torch.device) -> torch.dtype:
-    """The compute dtype. ``auto``: bf16 on a GPU that supports it or a CPU with native bf16, float32 otherwise."""
+    """The compute dtype. ``auto``: bf16 on a GPU that supports it, float32 on a CPU.
+
+    Float32 on every CPU, native bf16 or not (docs/precision.md): on an AVX-512 BF16 CPU bf16 saved 15% of a
+    main-job step, bf16 needs π_old recomputed by the trainer (a forward pass float32 does without), and float32 runs
+    give the same answers on every x86 CPU tried. ``bfloat16`` still asks for bf16 compute on a CPU.
+    """
     names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
     if dtype in names:
         return names[dtype]
     if dtype != "auto":
         raise ValueError(f"unknown dtype {dtype!r}; use auto, float32 or bfloat16")
-    if torch.device(device).type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    return torch.bfloat16 if cpu_supports_bf16() else torch.float32
+    if torch.device(device).type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,30 @@ class Precision:
         if self.compute == torch.float32:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.compute)
+
+
+class Float32Linear(torch.nn.Linear):
+    """A linear layer computed in float32 whatever ``torch.autocast`` or its weight's dtype says.
+
+    For the output layer (lm_head) of a bf16 policy, as MiniMax-M1 (arXiv 2506.13585, §3.2) does: in bf16 a logit of
+    about 20 is rounded to a step of 0.125, so the sampler's and the trainer's log-probabilities of the same token
+    disagree and the "on-policy" importance ratio is far from 1 (``benchmarks/precision_mismatch.py``). Its input is
+    upcast exactly; a bf16-stored weight (a frozen LoRA base) is upcast exactly too. On float32 inputs and weights it
+    computes what ``nn.Linear`` computes.
+    """
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(hidden.device.type, enabled=False):
+            bias = None if self.bias is None else self.bias.float()
+            return torch.nn.functional.linear(hidden.float(), self.weight.float(), bias)
+
+
+def float32_output_layer(model) -> None:
+    """Make ``model``'s output layer a ``Float32Linear`` in place (same parameters, same state dict, ties kept)."""
+    head = model.get_output_embeddings()
+    if type(head) is not torch.nn.Linear:
+        raise TypeError(f"float32_lm_head needs an nn.Linear output layer; this model has {type(head).__name__}")
+    head.__class__ = Float32Linear
 
 
 def resolve_device(device: str) -> torch.device:
@@ -204,6 +233,7 @@ def load_policy(
     device: str = "auto",
     lora: LoraSettings | None = None,
     seed: int = 0,
+    float32_lm_head: bool = True,
 ):
     """Load ``(model, tokenizer)`` from a built-in name, a local directory or a hub id.
 
@@ -240,6 +270,8 @@ def load_policy(
     tokenizer.clean_up_tokenization_spaces = False
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if float32_lm_head:
+        float32_output_layer(model)
     if frozen_base:
         from peft import LoraConfig, get_peft_model
 

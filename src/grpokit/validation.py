@@ -97,6 +97,9 @@ def validate_config(config: TrainConfig) -> None:
     for key, rule in RANGES.items():
         check_range(key, functools.reduce(getattr, key.split("."), config), rule)
     check_precision(config.model.dtype, config.model.device, "model.dtype", "model.device")
+    recompute = config.recompute_old_log_probs
+    if recompute not in (True, False, "auto"):
+        raise ConfigError(f"recompute_old_log_probs must be true, false or auto, got {recompute!r}")
     check_model(config.model.name, "model.name")
     _check_loss(config)
     _check_modulation(config.modulation.params)

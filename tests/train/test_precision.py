@@ -48,13 +48,19 @@ def test_lora_keeps_the_frozen_base_in_the_compute_dtype_and_the_adapters_in_flo
     assert {p.dtype for p in model.parameters() if not p.requires_grad} == {torch.bfloat16}
 
 
-def test_autocast_runs_the_forward_pass_in_bf16():
-    model, _ = load_policy("tiny-random", device="cpu")
+def test_autocast_runs_the_body_in_bf16_and_the_output_layer_in_float32():
     ids = torch.tensor([[1, 2, 3, 4]])
+    model, _ = load_policy("tiny-random", device="cpu")
+    seen = []
+    model.model.layers[0].mlp.down_proj.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
     with Precision.resolve("bfloat16", "cpu").autocast():
-        assert model(input_ids=ids).logits.dtype == torch.bfloat16
+        assert model(input_ids=ids).logits.dtype == torch.float32
+    assert seen == [torch.bfloat16]
     with Precision.resolve("float32", "cpu").autocast():
         assert model(input_ids=ids).logits.dtype == torch.float32
+    rounded, _ = load_policy("tiny-random", device="cpu", float32_lm_head=False)
+    with Precision.resolve("bfloat16", "cpu").autocast():
+        assert rounded(input_ids=ids).logits.dtype == torch.bfloat16
 
 
 def test_one_bf16_update_at_a_small_lr_moves_the_weights_like_float32(tmp_path):

@@ -155,7 +155,12 @@ class Trainer:
         lora = LoraSettings(r=model_config.lora_r, alpha=model_config.lora_alpha)
         self.precision = Precision.resolve(model_config.dtype, model_config.device)
         self.model, self.tokenizer = load_policy(
-            model_config.name, dtype=model_config.dtype, device=model_config.device, lora=lora, seed=config.seed
+            model_config.name,
+            dtype=model_config.dtype,
+            device=model_config.device,
+            lora=lora,
+            seed=config.seed,
+            float32_lm_head=model_config.float32_lm_head,
         )
         if model_config.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
@@ -285,18 +290,7 @@ class Trainer:
         problems = self.next_prompts(config.prompts_per_step)
         counts = self.rollout_counts(problems)
         rows = [p for p, n in zip(problems, counts, strict=True) for _ in range(n)]  # metadata repeated n_i times
-
-        self.model.eval()
-        with self.precision.autocast():
-            rollout = generate(
-                self.model,
-                self.tokenizer,
-                [build_messages(p) for p in rows],
-                self.sampling,
-                generator=self.sampling_generator,
-                batch_size=config.generation_batch_size,
-            )
-        self.model.train()
+        rollout = self.sample(rows)
         generated = time.perf_counter()
 
         scores = [self.task.score(p, text) for p, text in zip(rows, rollout.texts, strict=True)]
@@ -338,11 +332,26 @@ class Trainer:
             "epoch": self.epoch,
         }
 
+    def sample(self, rows: list[Problem]) -> Rollout:
+        """One response to each of ``rows`` from the current policy, at the training temperature."""
+        self.model.eval()
+        with self.precision.autocast():
+            rollout = generate(
+                self.model,
+                self.tokenizer,
+                [build_messages(p) for p in rows],
+                self.sampling,
+                generator=self.sampling_generator,
+                batch_size=self.config.generation_batch_size,
+            )
+        self.model.train()
+        return rollout
+
     @torch.no_grad()
     def _fill_reference_log_probs(self, batch: TrainBatch) -> None:
         """π_old recomputed by a forward pass (unless the sampler's are used) and π_ref when there is a KL term."""
         models = []
-        if self.config.recompute_old_log_probs:
+        if self.recomputes_old_log_probs:
             models.append(("old_log_probs", self.model))
         if self.reference is not None:
             models.append(("ref_log_probs", self.reference))
@@ -358,6 +367,12 @@ class Trainer:
                     )
                 values[micro, : sub.response_length] = log_probs.float().cpu()
             setattr(batch, name, values * batch.response_mask)
+
+    @property
+    def recomputes_old_log_probs(self) -> bool:
+        """``recompute_old_log_probs``, with ``auto`` resolved: recompute unless the compute dtype is float32."""
+        setting = self.config.recompute_old_log_probs
+        return self.precision.compute != torch.float32 if setting == "auto" else setting
 
     def _temperature(self) -> float:
         return self.config.temperature if self.config.temperature > 0 else 1.0
