@@ -2,7 +2,7 @@
 
 import pytest
 
-from grpokit.config import ConfigError, config_help, load_config, parse_override
+from grpokit.config import ConfigError, config_help, config_reference, load_config, parse_override
 from tests.helpers import REPO
 
 
@@ -55,7 +55,10 @@ def test_every_field_has_help():
     assert all(text for _, text, _ in rows)
 
 
-def test_the_readme_reference_lists_every_key():
-    readme = (REPO / "README.md").read_text()
-    missing = [key for key, _, _ in config_help() if f"| `{key}` |" not in readme]
-    assert not missing, f"README's configuration reference lacks {missing}"
+def test_the_configuration_reference_is_generated_from_trainconfig():
+    reference = config_reference()
+    assert all(f"| `{key}` |" in reference for key, _, _ in config_help())
+    written = (REPO / "docs" / "configuration.md").read_text()
+    assert written == reference, (
+        "docs/configuration.md is stale; regenerate it with `python -m grpokit.config > docs/configuration.md`"
+    )

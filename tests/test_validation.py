@@ -73,6 +73,7 @@ def test_every_preset_is_valid(preset):
         ),
         (["model.device=gpu"], r"^model.device: unknown device 'gpu'; use auto, cpu, cuda or cuda:N$"),
         (["model.dtype=fp8"], r"^model.dtype: unknown dtype 'fp8'"),
+        (["recompute_old_log_probs=often"], r"^recompute_old_log_probs must be true, false or auto, got 'often'$"),
         (["model.name=./no/such/model"], r"^model.name: model directory ./no/such/model does not exist$"),
     ],
 )

@@ -128,3 +128,73 @@ def test_one_cloning_step_in_either_precision_matches_float32(dtype):
     got_gradient = fp32_end != start
     assert changed_share(start[got_gradient], end[got_gradient]) > 0.999
     assert update_agreement(fp32_end - start, end - start) > 0.99
+
+
+@pytest.mark.parametrize(
+    ("dtype", "recompute", "on_policy"),
+    [("auto", "auto", True), ("bfloat16", "auto", True), ("bfloat16", "false", False)],
+)
+def test_the_first_update_starts_at_ratio_one_in_either_precision(tmp_path, monkeypatch, dtype, recompute, on_policy):
+    """π_old against the trainer's forward pass of the same tokens before any update: |log ratio| <= 1e-5.
+
+    In ``auto`` (float32 on a CPU) the sampler's log-probabilities pass as they are; in bf16 KV-cache decoding rounds
+    otherwise than a full forward pass, so ``auto`` recomputes π_old. The sampler's bf16 log-probabilities as π_old
+    (the main job before the fix) miss the tolerance."""
+    from grpokit.train import trainer as trainer_module
+
+    log_ratios = []
+    policy_loss = trainer_module.compute_policy_loss
+
+    def spy(name, log_probs, old_log_probs, advantages, mask, **kwargs):
+        log_ratios.append((log_probs.detach() - old_log_probs)[mask.bool()])
+        return policy_loss(name, log_probs, old_log_probs, advantages, mask, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "compute_policy_loss", spy)
+    overrides = [f"model.dtype={dtype}", f"recompute_old_log_probs={recompute}", "mini_batches=1", "eval.problems=2"]
+    trainer = Trainer(tiny_config(tmp_path, *overrides), quiet=True)
+    trainer.train_step()
+    largest = torch.cat(log_ratios).abs().max().item()
+    assert trainer.recomputes_old_log_probs == (dtype == "bfloat16" and recompute == "auto")
+    assert (largest <= 1e-5) == on_policy, largest
+
+
+def test_the_float32_output_layer_changes_nothing_in_float32_and_is_closer_to_it_in_bf16():
+    ids = torch.tensor([[5, 9, 30, 7, 100, 42]])
+    plain, _ = load_policy("tiny-random", device="cpu", float32_lm_head=False)
+    model, _ = load_policy("tiny-random", device="cpu")
+    reference = model(input_ids=ids).logits
+    assert torch.equal(plain(input_ids=ids).logits, reference)
+    with Precision.resolve("bfloat16", "cpu").autocast():
+        hidden = model.model(input_ids=ids).last_hidden_state
+        ours, rounded = model(input_ids=ids).logits, plain(input_ids=ids).logits
+    weight = model.get_output_embeddings().weight
+    assert torch.equal(ours, torch.nn.functional.linear(hidden.float(), weight.float()))
+    assert (ours - reference).abs().mean() < (rounded.float() - reference).abs().mean()
+
+
+def test_the_float32_output_layer_keeps_its_parameters_ties_and_copies():
+    import copy
+
+    from grpokit.models import Float32Linear, LoraSettings
+
+    model, _ = load_policy("tiny-random", device="cpu", float32_lm_head=False)
+    keys = list(model.state_dict())
+    model, _ = load_policy("tiny-random", device="cpu")
+    head = model.get_output_embeddings()
+    assert isinstance(head, Float32Linear) and list(model.state_dict()) == keys
+    assert head.weight is model.get_input_embeddings().weight  # still tied
+    twin = copy.deepcopy(model)  # the frozen KL reference
+    assert isinstance(twin.get_output_embeddings(), Float32Linear)
+    assert twin.get_output_embeddings().weight is not head.weight
+    adapted, _ = load_policy("tiny-random", dtype="bfloat16", device="cpu", lora=LoraSettings(r=4))
+    assert isinstance(adapted.get_output_embeddings(), Float32Linear)  # peft leaves the output layer alone
+    assert not any("lm_head" in name and "lora" in name for name, _ in adapted.named_parameters())
+
+
+def test_an_output_layer_that_is_not_linear_is_refused():
+    from grpokit.models import float32_output_layer
+
+    model, _ = load_policy("tiny-random", device="cpu", float32_lm_head=False)
+    model.set_output_embeddings(torch.nn.Sequential(model.get_output_embeddings()))
+    with pytest.raises(TypeError, match=r"float32_lm_head needs an nn\.Linear output layer; this model has Sequential"):
+        float32_output_layer(model)
