@@ -112,3 +112,17 @@ def test_seeded_priorities_make_the_first_epoch_non_uniform():
     stats.set_priority("easy", 0.01)
     stats.set_priority("hard", 0.25)
     assert stats.allocate(["easy", "hard"], 32, n_min=4, n_max=28, initial_budget=4) == [5, 27]
+
+
+def test_optimal_counts_minimise_the_objective_among_every_split_of_the_budget():
+    from itertools import product
+
+    from grpokit.core.allocation import bernoulli_variance, optimal_counts
+
+    success = [0.5, 0.1, 1.0, 0.0, 0.3]
+    best = optimal_counts(success, 20, n_min=2, n_max=8)
+    assert sum(best) == 20 and all(2 <= n <= 8 for n in best)
+    every = [c for c in product(range(2, 9), repeat=5) if sum(c) == 20]
+    assert bernoulli_variance(success, best) == pytest.approx(min(bernoulli_variance(success, c) for c in every))
+    assert best[2] == best[3] == 2  # mastered and never-solved prompts get the floor
+    assert bernoulli_variance([0.5, 0.5], [4, 0]) == pytest.approx(0.0625)  # a prompt with no rollouts adds nothing

@@ -4,6 +4,10 @@ Everything runs on the CPU with the in-process tiny model; nothing downloads (TR
 """
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,13 +20,17 @@ from trl import GRPOConfig, GRPOTrainer
 
 from grpokit.core.losses import POLICY_LOSSES, compute_policy_loss, register_policy_loss
 from grpokit.core.modulation import dynamo_modulate
-from grpokit.integrations.trl import GRPOKitConfig, GRPOKitTrainer
+from grpokit.integrations.trl import AGGREGATIONS, GRPOKitConfig, GRPOKitTrainer, folds_into_the_advantage
 from grpokit.models import tiny_policy
 
 ROWS, PROMPT, TOKENS = 4, 3, 6
 ACCUMULATION = 2  # micro-batches per optimizer step
 GENERATION_STEPS = 4  # micro-batches per generation batch; unequal to ACCUMULATION, so dapo's normaliser is exercised
 CUSTOM = "test-trl-scaled-is"
+SATURATING = "test-trl-tanh-advantage"
+PENALISED = "test-trl-proximal-penalty"
+TRL_CLIP_RATIOS = [f"clip_ratio/{name}" for name in ("low_mean", "low_min", "high_mean", "high_max", "region_mean")]
+BUILTIN_LOSSES = ["ppo", "dgpo", "cispo", "gppo", "cegppo", "sapo", "gspo"]
 
 
 @pytest.fixture(autouse=True)
@@ -57,6 +65,39 @@ def custom_loss():
 
     yield CUSTOM
     POLICY_LOSSES._fns.pop(CUSTOM, None)
+
+
+def no_clip(ratio):
+    return {
+        "clipfrac_low": torch.zeros_like(ratio, dtype=torch.bool),
+        "clipfrac_high": torch.zeros_like(ratio, dtype=torch.bool),
+    }
+
+
+@pytest.fixture
+def saturating_loss():
+    """A registered loss not proportional to the advantage, though 0 where it is: ``L = -tanh(A)·r``."""
+
+    @register_policy_loss(SATURATING)
+    def tanh_advantage(log_prob, old_log_prob, advantages, response_mask):
+        ratio = torch.exp(log_prob - old_log_prob)
+        return -torch.tanh(advantages) * ratio, no_clip(ratio)
+
+    yield SATURATING
+    POLICY_LOSSES._fns.pop(SATURATING, None)
+
+
+@pytest.fixture
+def penalised_loss():
+    """A registered loss with a proximal penalty that does not vanish with the advantage: ``-A·r + (r-1)²``."""
+
+    @register_policy_loss(PENALISED)
+    def proximal(log_prob, old_log_prob, advantages, response_mask):
+        ratio = torch.exp(log_prob - old_log_prob)
+        return -advantages * ratio + (ratio - 1) ** 2, no_clip(ratio)
+
+    yield PENALISED
+    POLICY_LOSSES._fns.pop(PENALISED, None)
 
 
 def config(tmp_path, cls=GRPOKitConfig, **overrides):
@@ -216,6 +257,10 @@ def test_gradient_equals_grpokits_core_on_the_same_tensors(tiny_dir, tmp_path, c
         assert not torch.allclose(torch.autograd.grad(plain, leaf)[0] / ACCUMULATION, leaf.grad)
     logged = trainer._metrics["train"]
     assert {"grpokit/clipfrac_low", "grpokit/clipfrac_high", "grpokit/ppo_kl"} <= set(logged)
+    # without TRL's factors, TRL's token means are grpokit's fractions
+    assert logged["clip_ratio/low_mean"] == pytest.approx(logged["grpokit/clipfrac_low"])
+    assert logged["clip_ratio/high_mean"] == pytest.approx(logged["grpokit/clipfrac_high"])
+    assert logged["clip_ratio/region_mean"] == pytest.approx(logged["grpokit/clipfrac"])
     if policy_loss == CUSTOM:  # a registered loss's own metric is logged too
         ratio = torch.exp(log_prob - old)
         assert logged["grpokit/above_one"][-1] == pytest.approx(((ratio > 1) * mask).sum().item() / mask.sum().item())
@@ -250,6 +295,11 @@ def test_ppo_reproduces_trls_own_loss_with_kl_masks_and_vllm_correction(tiny_dir
     torch.testing.assert_close(loss, trl_loss, rtol=1e-12, atol=1e-15)
     torch.testing.assert_close(grad, trl_grad, rtol=1e-12, atol=1e-15)
     assert logged["kl"] == pytest.approx(trl_logged["kl"]) and logged["entropy"] == pytest.approx(trl_logged["entropy"])
+    # TRL's dashboard names, TRL's values: counted before the masks and the ratio, as TRL counts them
+    assert [logged[key][-1] for key in TRL_CLIP_RATIOS] == pytest.approx(
+        [trl_logged[key][-1] for key in TRL_CLIP_RATIOS]
+    )
+    assert trl_logged["clip_ratio/region_mean"][-1] > 0 and trl_logged["clip_ratio/high_max"][-1] > 0
 
 
 # ------------------------------------------------------------------------------------------- the real model
@@ -304,7 +354,42 @@ def test_two_training_steps_on_the_cpu_train_the_model(tmp_path):
     assert len(logs) == 2
     assert all(math.isfinite(row["loss"]) for row in logs)
     assert all("grpokit/clipfrac" in row and math.isfinite(row["entropy"]) for row in logs)
+    assert all(set(TRL_CLIP_RATIOS) <= set(row) for row in logs)  # TRL's dashboards find their clip curves
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+# ------------------------------------------------------------------------------------------- two processes
+
+
+def train_in_processes(processes, model_dir, out_file):
+    """Run tests/integrations/trl_processes.py in ``processes`` CPU processes (torchrun, gloo; a plain process for
+    one) and load what it saved."""
+    script = [str(Path(__file__).with_name("trl_processes.py")), model_dir, str(out_file)]
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
+    command = [sys.executable, *(launcher if processes > 1 else []), *script]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return torch.load(out_file, weights_only=False)
+
+
+@pytest.mark.slow
+def test_two_processes_train_as_one_on_the_same_global_batch(tiny_dir, tmp_path):
+    """Two gloo processes, each with half the global batch, give the one-process run's loss, gradient and logged
+    metrics, for every loss_type, on an on-policy step and on an off-policy one (with the KL term and clipping)."""
+    one, two = (train_in_processes(n, tiny_dir, tmp_path / f"{n}.pt") for n in (1, 2))
+    for loss_type in AGGREGATIONS:
+        single, pair = one[loss_type], two[loss_type]
+        shares = pair["tokens_per_process"].tolist()
+        assert len(shares) == 2 and (shares[0] == shares[1]) == (loss_type == "bnpo"), shares  # see the script
+        torch.testing.assert_close(pair["losses"], single["losses"], rtol=1e-5, atol=1e-6)
+        for step_one, step_two in zip(single["gradients"], pair["gradients"], strict=True):
+            for name, gradient in step_one.items():
+                torch.testing.assert_close(step_two[name], gradient, rtol=1e-4, atol=1e-5, msg=f"{loss_type} {name}")
+        for row_one, row_two in zip(single["logs"], pair["logs"], strict=True):
+            keys = sorted(set(row_one) - {"step_time"})
+            assert [row_two[k] for k in keys] == pytest.approx([row_one[k] for k in keys], rel=1e-4, abs=1e-6), keys
+        assert single["logs"][-1]["clip_ratio/region_mean"] > 0 and single["logs"][-1]["kl"] > 0
 
 
 # ----------------------------------------------------------------------------------------------- the config
@@ -350,6 +435,39 @@ def test_a_registered_loss_is_selectable_and_its_parameters_checked(tmp_path, cu
     }
     with pytest.raises(ValueError, match=f"'{CUSTOM}' has no parameter 'eps_high'; it accepts: scale"):
         config(tmp_path, policy_loss=custom_loss, policy_loss_params={"eps_high": 0.3})
+
+
+@pytest.mark.parametrize("policy_loss", [*BUILTIN_LOSSES, CUSTOM])
+def test_a_loss_proportional_to_the_advantage_takes_every_token_factor(tmp_path, custom_loss, policy_loss):
+    factors = {"top_entropy_quantile": 0.5, "off_policy_mask_threshold": 0.1, "use_vllm": True}
+    assert config(tmp_path, policy_loss=policy_loss, **factors).policy_loss == policy_loss
+
+
+def test_a_loss_that_folds_only_masks_is_refused_with_vllms_ratio(tmp_path, saturating_loss):
+    # -tanh(A)·r is 0 where a mask zeroes A, but tanh(f·A) != f·tanh(A) for the vLLM importance-sampling ratio
+    assert config(tmp_path, policy_loss=saturating_loss, top_entropy_quantile=0.5).policy_loss == SATURATING
+    with pytest.raises(ValueError, match=rf"policy_loss='{SATURATING}': use_vllm .* proportional to A"):
+        config(tmp_path, policy_loss=saturating_loss, use_vllm=True)
+    assert config(tmp_path, policy_loss=saturating_loss, use_vllm=True, vllm_importance_sampling_correction=False)
+
+
+@pytest.mark.parametrize("option", [{"top_entropy_quantile": 0.5}, {"off_policy_mask_threshold": 0.1}])
+def test_a_loss_that_is_not_zero_at_zero_advantage_is_refused_with_trls_masks(tmp_path, penalised_loss, option):
+    with pytest.raises(ValueError, match=rf"policy_loss='{PENALISED}': {next(iter(option))}=.* 0 where A = 0"):
+        config(tmp_path, policy_loss=penalised_loss, **option)
+    assert config(tmp_path, policy_loss=penalised_loss).policy_loss == PENALISED  # no factor: TRL's loss exactly
+
+
+@pytest.mark.parametrize("continuous", [False, True], ids=["masks", "vllm-ratio"])
+def test_the_folding_probe_sees_a_non_linearity_in_the_gradient_alone(continuous):
+    def gradient_only(log_prob, old_log_prob, advantages, response_mask):
+        """Value -A·r, but the gradient of a penalty that does not vanish with A (its value is 0)."""
+        ratio = torch.exp(log_prob - old_log_prob)
+        carrier = torch.exp(log_prob - log_prob.detach())
+        return -advantages * ratio + 0.1 * (carrier - 1), {}
+
+    assert folds_into_the_advantage(POLICY_LOSSES.get("dgpo"), {"n": 2.0, "m": 3.0}, continuous=continuous)
+    assert not folds_into_the_advantage(gradient_only, {}, continuous=continuous)
 
 
 def test_what_trl_cannot_do_is_an_error_that_points_to_verl(tmp_path):

@@ -8,6 +8,7 @@ server, and the trainers' TransferQueue reads and writes on an in-memory stand-i
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -27,6 +28,10 @@ ENTRY_POINT_SCRIPT = r"""
 import json, sys
 assert not [m for m in sys.modules if m.startswith("grpokit")], "grpokit imported before verl"
 import verl
+HEAVY = ("verl.trainer.ppo.core_algos", "verl.trainer.ppo.v1", "verl.experimental.agent_loop.agent_loop",
+         "grpokit.core", "grpokit.envs", "grpokit.integrations.verl.losses", "grpokit.integrations.verl.trainer",
+         "grpokit.integrations.verl.agent_loop")
+heavy_after_import_verl = [m for m in HEAVY if m in sys.modules]
 from verl.experimental.agent_loop.agent_loop import _agent_loop_registry
 from verl.trainer.ppo import core_algos
 from verl.trainer.ppo.v1 import get_trainer_cls
@@ -37,6 +42,7 @@ print(json.dumps({
     "trainers": {n: get_trainer_cls(n).__module__ for n in names.TRAINERS},
     "agent_loop": _agent_loop_registry.get(names.AGENT_LOOP),
     "failures": plugin.FAILURES,
+    "heavy_after_import_verl": heavy_after_import_verl,
 }))
 """
 verl = pytest.importorskip("verl", reason="verl is not installed (make setup installs it)")
@@ -46,7 +52,7 @@ from tensordict import NonTensorData, NonTensorStack, TensorDict  # noqa: E402
 from verl.experimental.agent_loop.agent_loop import DictConfigWrap, ToolListWrap, _agent_loop_registry  # noqa: E402
 from verl.protocol import DataProto  # noqa: E402
 from verl.trainer.ppo import core_algos  # noqa: E402
-from verl.trainer.ppo.v1 import PPOTrainer  # noqa: E402
+from verl.trainer.ppo.v1 import PPOTrainer, PPOTrainerSync  # noqa: E402
 from verl.trainer.ppo.v1 import agent_loop_tq as verl_agent_loop_tq  # noqa: E402
 from verl.utils import tensordict_utils as tu  # noqa: E402
 from verl.workers.config import ActorConfig  # noqa: E402
@@ -60,6 +66,7 @@ from grpokit.envs.base import ENVS  # noqa: E402
 from grpokit.integrations.verl import dynamo, plugin  # noqa: E402
 from grpokit.integrations.verl.estimators import AgentRows  # noqa: E402
 from grpokit.integrations.verl.losses import loss_params  # noqa: E402
+from grpokit.integrations.verl.post_import import when_imported  # noqa: E402
 from grpokit.integrations.verl.settings import POLICY_LOSS_TARGET, DynamoSettings, PolicyLossConfig  # noqa: E402
 from grpokit.integrations.verl.trainer import DynamoTrainer, GrpokitAgentTrainer  # noqa: E402
 from grpokit.models import train_tiny_tokenizer  # noqa: E402
@@ -90,12 +97,33 @@ def test_a_broken_install_warns_and_the_loss_names_raise_the_reason(monkeypatch,
 
     monkeypatch.setattr(core_algos, "POLICY_LOSS_REGISTRY", {})
     monkeypatch.setattr(plugin, "FAILURES", {})
-    monkeypatch.setattr(plugin, "STEPS", (("policy losses", broken, plugin._stub_losses),))
+    monkeypatch.setattr(
+        plugin, "STEPS", (plugin.Step("policy losses", plugin.CORE_ALGOS, broken, plugin._stub_losses),)
+    )
     with caplog.at_level(logging.WARNING, logger="grpokit.integrations.verl"):
         assert plugin.register_all() == {"policy losses": "ImportError: no module named 'grpokit.core'"}
     assert "could not register its policy losses" in caplog.text
     with pytest.raises(RuntimeError, match=r"policy loss 'dgpo' failed to load.*no module named 'grpokit\.core'"):
         core_algos.get_policy_loss_fn("dgpo")(old_log_prob=None, log_prob=None)
+
+
+def test_a_post_import_hook_runs_after_the_modules_own_import_and_leaves_no_trace(tmp_path, monkeypatch):
+    """The plugin's lazy registration rests on it: the callback sees the executed module, which keeps its loader."""
+    name = "grpokit_post_import_probe"
+    (tmp_path / f"{name}.py").write_text("VALUE = 7\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    seen = []
+    when_imported(name, lambda: seen.append(sys.modules[name].VALUE))
+    assert seen == [] and name not in sys.modules  # asking imports nothing
+    try:
+        module = importlib.import_module(name)
+        assert seen == [7]
+        assert type(module.__loader__).__name__ == "SourceFileLoader" and module.__spec__.loader is module.__loader__
+        assert not [f for f in sys.meta_path if type(f).__module__ == when_imported.__module__]
+        when_imported(name, lambda: seen.append("at once"))  # already imported
+        assert seen == [7, "at once"]
+    finally:
+        sys.modules.pop(name, None)
 
 
 def test_without_verl_the_package_says_how_to_install_it():
@@ -223,9 +251,17 @@ def test_rollout_correction_weights_scale_each_tokens_loss():
     torch.testing.assert_close(run(advantages, row_off), run(without_row1, None))
 
 
+def composed_config(*overrides):
+    """verl's own ``ppo_trainer`` configuration with command-line ``overrides``, composed as ``main_ppo`` does."""
+    from hydra import compose, initialize_config_dir
+
+    config_dir = os.path.join(os.path.dirname(verl.__file__), "trainer/config")
+    with initialize_config_dir(config_dir=config_dir, version_base=None):
+        return compose(config_name="ppo_trainer", overrides=list(overrides))
+
+
 def test_loss_hyperparameters_reach_the_actor_config_from_a_verl_command_line():
     """verl's PolicyLossConfig rejects new keys; overriding the section's _target_ with grpokit's subclass works."""
-    from hydra import compose, initialize_config_dir
     from verl.utils.config import omega_conf_to_dataclass
 
     base = ["actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=1", "actor_rollout_ref.rollout.n=4"]
@@ -235,14 +271,8 @@ def test_loss_hyperparameters_reach_the_actor_config_from_a_verl_command_line():
         "+actor_rollout_ref.actor.policy_loss.dgpo_n=2",
         "+actor_rollout_ref.actor.policy_loss.dgpo_m=3",
     ]
-    with initialize_config_dir(
-        config_dir=os.path.join(os.path.dirname(verl.__file__), "trainer/config"), version_base=None
-    ):
-        plain = compose(config_name="ppo_trainer", overrides=base + extra)
-        ours = compose(
-            config_name="ppo_trainer",
-            overrides=[*base, *extra, f"actor_rollout_ref.actor.policy_loss._target_={POLICY_LOSS_TARGET}"],
-        )
+    plain = composed_config(*base, *extra)
+    ours = composed_config(*base, *extra, f"actor_rollout_ref.actor.policy_loss._target_={POLICY_LOSS_TARGET}")
     with pytest.raises(Exception, match="unexpected keyword argument 'dgpo_n'"):
         omega_conf_to_dataclass(plain.actor_rollout_ref.actor)
     actor = omega_conf_to_dataclass(ours.actor_rollout_ref.actor)  # verl's own conversion, as its workers do
@@ -266,17 +296,13 @@ def recipe_overrides(script: Path) -> list[str]:
 @pytest.mark.parametrize("script", sorted(p.name for p in RECIPES.glob("run_*.sh")))
 def test_recipes_compose_against_verls_configuration_schema(script):
     """Every override names a real verl key (hydra refuses unknown ones), and verl and grpokit accept the values."""
-    from hydra import compose, initialize_config_dir
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.trainer.ppo.v1 import get_trainer_cls
     from verl.utils.config import omega_conf_to_dataclass, validate_config
 
     from grpokit.integrations.verl.settings import AgentSettings, CreditSettings
 
-    overrides = recipe_overrides(RECIPES / script)
-    config_dir = os.path.join(os.path.dirname(verl.__file__), "trainer/config")
-    with initialize_config_dir(config_dir=config_dir, version_base=None):
-        config = compose(config_name="ppo_trainer", overrides=overrides)
+    config = composed_config(*recipe_overrides(RECIPES / script))
     validate_config(config, need_reference_policy(config), need_critic(config))  # what verl's main_ppo runs first
     actor = omega_conf_to_dataclass(config.actor_rollout_ref.actor)
     omega_conf_to_dataclass(config.actor_rollout_ref.rollout)
@@ -497,10 +523,13 @@ def test_an_environment_that_crashes_ends_its_episode_as_failed_and_is_not_reuse
 SETTINGS = DynamoSettings(n_min=2, n_max=6, initial_budget=2)
 
 
-def prompt_batch(indices):
+def prompt_batch(indices, extra_info=None):
+    """Prompts as verl's dataloader gives them (verl copies ``extra_info.index`` into ``index``)."""
+    extra_info = [{"index": i} for i in indices] if extra_info is None else extra_info
     batch = tu.get_tensordict(
         {
             "index": np.array(indices, dtype=object),
+            "extra_info": np.array(extra_info, dtype=object),
             "uid": np.array([f"uid{i}" for i in indices], dtype=object),
             "reward_model": np.array([{"ground_truth": f"answer {i}"} for i in indices], dtype=object),
             "dummy_tensor": torch.zeros(len(indices), 1, dtype=torch.uint8),
@@ -562,8 +591,35 @@ def test_counts_sum_to_the_budget_and_reach_verls_agent_loop_worker_aligned(monk
 
 
 def test_prompts_without_their_own_index_are_refused():
-    with pytest.raises(ValueError, match=r"share extra_info\.index 0"):
-        dynamo.prompt_ids(prompt_batch([0, 0, 1]))
+    """verl gives index 0 to every row without one, which would merge their statistics."""
+    with pytest.raises(ValueError, match=r"rows \[0, 2\] of the prompt batch have no extra_info\.index"):
+        dynamo.prompt_ids(prompt_batch([0, 1, 0], extra_info=[{}, {"index": 1}, {"seed": 3}]))
+
+
+def test_a_batch_holding_one_prompt_twice_gives_each_row_a_count_and_one_set_of_statistics(monkeypatch):
+    """Regression: verl draws one prompt at a time under algorithm.filter_groups and restarts its dataloader inside a
+    batch, so a prompt can fill two rows; the dynamo trainer raised "prompts of one batch share extra_info.index"."""
+    trainer = drawing_dynamo_trainer(monkeypatch, [10, 11, 10])
+    trainer.prompt_stats = seasoned_stats()
+    trainer.prepare_step()
+    counts = assigned_counts(trainer.submitted[0])
+    assert sum(counts) == 12 and all(2 <= c <= 6 for c in counts)
+    assert counts[0] > counts[1] and counts[2] > counts[1]  # both rows of the p = 1/2 prompt get its priority
+
+    stats = PromptStats()  # each row is its own group (uid); both groups' responses count for prompt 10
+    keys = ["uidA_0_0", "uidA_1_0", "uidB_0_0", "uidB_1_0", "uidC_0_0"]
+    rm_scores = torch.tensor([[0.0, 1.0], [0.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]])
+    rows = DataProto(
+        batch=TensorDict({"rm_scores": rm_scores}, batch_size=5),
+        non_tensor_batch={
+            "key": np.array(keys, dtype=object),
+            "is_padding": np.array([False] * 5, dtype=object),
+            "index": np.array([10, 10, 10, 10, 11], dtype=object),
+            "extra_fields": np.array([{}] * 5, dtype=object),
+        },
+    )
+    assert dynamo.record_outcomes(stats, rows) == 5
+    assert [(stats.sample_count(p), stats.num_correct(p)) for p in (10, 11)] == [(4, 3), (1, 1)]
 
 
 def scored_rows(order):
@@ -622,7 +678,7 @@ def modulation_batch():
 @pytest.mark.parametrize("rows", [0, 1, 2])
 def test_modulation_is_grpokits_core_on_the_old_log_prob_pass(rows):
     data = modulation_batch()
-    settings = DynamoSettings(n_min=1, n_max=1, modulation_rows=rows)
+    settings = DynamoSettings(modulation_rows=rows)
     got, metrics = dynamo.modulate(data, settings, eps_low=0.2, eps_high=0.28)
     b = data.batch
     chunks = {0: [[0, 1, 2, 3]], 1: [[0], [1], [2], [3]], 2: [[0, 1], [2, 3]]}[rows]
@@ -782,6 +838,37 @@ def test_agent_trainer_writes_core_credit_for_its_rows(monkeypatch):
     assert metrics["grpokit/success"] == 1.0
 
 
+def test_a_correct_answer_whose_last_token_verl_rejected_still_counts_as_correct(monkeypatch):
+    """Regression: verl's rollout correction writes back a ``response_mask`` without the tokens it rejects, and the
+    reward sits on the last token, so a rejected last token turned a correct answer into a wrong one."""
+    rows = {
+        "u_0_0": {"index": 50, "rm_scores": torch.tensor([0.0, 0.0, 1.0]), "response_mask": torch.ones(3)},
+        "u_1_0": {"index": 50, "rm_scores": torch.tensor([0.0, 0.0]), "response_mask": torch.ones(2)},
+    }
+    for row in rows.values():
+        row["extra_fields"] = {}
+
+    def rejecting_the_last_token(self, batch, metrics):  # verl's _compute_advantage under rollout_correction
+        rows["u_0_0"]["response_mask"] = torch.tensor([1.0, 1.0, 0.0])
+        return batch
+
+    config = trainer_config(grpokit={"dynamo": {"modulate": False}})
+    trainer = bare_trainer(DynamoTrainer, config, MemoryQueue(rows), monkeypatch)
+    trainer.dynamo, trainer.prompt_stats = DynamoSettings.from_config(config), PromptStats()
+    monkeypatch.setattr(PPOTrainer, "_compute_advantage", rejecting_the_last_token)
+    trainer._compute_advantage(Meta(list(rows), [{}, {}]), {})
+    assert (trainer.prompt_stats.sample_count(50), trainer.prompt_stats.num_correct(50)) == (2, 1)
+
+
+def test_dynamo_never_gives_a_prompt_a_lone_rollout():
+    """Regression: ``n_min`` defaulted to ``max(1, n // 2)``, so ``rollout.n=2`` allocated ``[1, 1, 3, 3]``; verl's
+    GRPO gives a one-response group mean 0 and std 1, so that response's advantage was its raw score."""
+    settings = DynamoSettings.from_config(trainer_config(actor_rollout_ref={"rollout": {"n": 2}}))
+    assert dynamo.allocate(seasoned_stats(), [10, 11, 12, 13], settings, rollout_n=2) == [2, 2, 2, 2]
+    with pytest.raises(ValueError, match=r"grpokit\.dynamo\.n_min must be >= 2, got 1"):
+        DynamoSettings.from_config(trainer_config(grpokit={"dynamo": {"n_min": 1}}))
+
+
 def test_dynamo_settings_default_to_the_official_script_and_name_bad_keys():
     config = trainer_config(actor_rollout_ref={"rollout": {"n": 16}})
     settings = DynamoSettings.from_config(config)
@@ -796,22 +883,90 @@ def test_dynamo_settings_default_to_the_official_script_and_name_bad_keys():
         CreditSettings.from_config(trainer_config(grpokit={"credit": {"taus": 1}}), "proxmo")
 
 
-def test_prepare_step_refreshes_priorities_when_an_epoch_begins(monkeypatch):
+def assigned_counts(batch):
+    """Each prompt's ``__rollout_n__`` as the trainer wrote it."""
+    return [d.data if isinstance(d, NonTensorData) else d for d in batch.get(dynamo.ROLLOUT_N).tolist()]
+
+
+def drawing_dynamo_trainer(monkeypatch, *draws, **config_sections):
+    """A ``dynamo`` trainer without workers whose dataloader gives the prompt indices of ``draws`` in turn; what it
+    submits for rollout is kept in ``trainer.submitted``."""
     trainer = object.__new__(DynamoTrainer)
-    trainer.config = trainer_config()
-    trainer.dynamo = SETTINGS
-    trainer.prompt_stats = PromptStats()
+    trainer.config = trainer_config(**config_sections)
+    trainer.dynamo, trainer.prompt_stats, trainer.submitted = SETTINGS, PromptStats(), []
+    trainer.global_steps, trainer.steps_per_epoch, trainer.parameter_sync_step = 1, 3, 1
+    draws = list(draws)
+    monkeypatch.setattr(PPOTrainer, "_next_train_batch", lambda self, n=None: prompt_batch(draws.pop(0)))
+    monkeypatch.setattr(PPOTrainer, "_submit_batch_to_rollout", lambda self, batch: self.submitted.append(batch))
+    return trainer
+
+
+def test_prepare_step_refreshes_priorities_when_an_epoch_begins(monkeypatch):
+    trainer = drawing_dynamo_trainer(monkeypatch, [40, 41], [40, 41])
     trainer.prompt_stats.update_many([40] * 4, [1, 0, 1, 0])
-    trainer.steps_per_epoch = 3
-    submitted = []
-    monkeypatch.setattr(PPOTrainer, "_next_train_batch", lambda self, n=None: prompt_batch([40, 41]))
-    monkeypatch.setattr(PPOTrainer, "_submit_batch_to_rollout", lambda self, batch: submitted.append(batch))
     for step, refreshed in ((3, False), (4, True)):
         trainer.global_steps = step
-        metrics = trainer.prepare_step()
+        trainer.prepare_step()
         assert (trainer.prompt_stats.priority(40) > 0) is refreshed
-    counts = [d.data if isinstance(d, NonTensorData) else d for d in submitted[-1].get("__rollout_n__").tolist()]
-    assert sum(counts) == 8 and metrics["dynamo/rollouts_max"] == max(counts)
+    assert sum(assigned_counts(trainer.submitted[-1])) == 8
+
+
+def test_a_steps_allocation_metrics_cover_every_refill(monkeypatch):
+    """Regression: verl refills evicted groups during a step (``algorithm.filter_groups``,
+    ``sync_refill_failed_groups``); the allocation metrics described the step's first batch only."""
+    trainer = drawing_dynamo_trainer(monkeypatch, [10, 11], [14], data={"train_batch_size": 2})
+    trainer.prompt_stats = seasoned_stats()  # 10 and 11 have priorities, 14 is new
+
+    def step_once(self, metrics, timing_raw, sample_batch_size):
+        self._add_prompts_to_generate(1)  # what verl's replay buffer calls to replace an evicted group
+        return Meta(["uid10_0_0"], [{}])
+
+    monkeypatch.setattr(PPOTrainer, "_step_once", step_once)
+    metrics = {}
+    trainer.step(metrics, {})
+    assert metrics["dynamo/known_prompt_frac"] == pytest.approx(2 / 3)
+    counts = [c for batch in trainer.submitted for c in assigned_counts(batch)]
+    priorities = [trainer.prompt_stats.priority(i) for i in (10, 11, 14)]
+    assert {k: v for k, v in metrics.items() if k.startswith("dynamo/")} == dynamo.allocation_metrics(
+        priorities, counts
+    )
+
+
+SMALL_RUN = (
+    "data.train_batch_size=4",
+    "actor_rollout_ref.rollout.n=4",
+    "actor_rollout_ref.actor.ppo_mini_batch_size=2",
+)
+
+
+@pytest.mark.parametrize(("trainer_cls", "mode"), [(DynamoTrainer, "dynamo"), (GrpokitAgentTrainer, "grpokit_agent")])
+def test_sync_settings_reach_verls_step_under_grpokits_mode_names(trainer_cls, mode, monkeypatch):
+    """Regression: verl reads ``trainer.v1.<trainer_mode>.parameter_sync_step`` when the trainer is built, where the
+    mode was still ``dynamo`` / ``grpokit_agent``, so ``trainer.v1.sync.parameter_sync_step`` was ignored."""
+    config = composed_config(*SMALL_RUN, f"trainer.v1.trainer_mode={mode}", "+trainer.v1.sync.parameter_sync_step=2")
+    trainer = trainer_cls(config)  # verl's own __init__; workers start later, in init()
+    assert trainer.trainer_mode == "sync" and trainer.replay_buffer.trainer_config.parameter_sync_step == 2
+    sampled = []
+
+    def step_once(self, metrics, timing_raw, sample_batch_size):
+        sampled.append(sample_batch_size)
+        return Meta([], [])
+
+    monkeypatch.setattr(trainer_cls, "prepare_step", lambda self: {})
+    monkeypatch.setattr(PPOTrainer, "_step_once", step_once)
+    trainer.step({}, {})
+    assert sampled == [2, 2]  # two updates of half the batch's prompts per weight sync
+
+
+def test_agent_estimators_refuse_any_other_trainer_when_it_is_built():
+    """Regression: with another trainer, ``adv_estimator=proxmo`` failed in ``_compute_advantage``, after a rollout."""
+    for mode, trainer_cls in (("sync", PPOTrainerSync), ("dynamo", DynamoTrainer)):
+        config = composed_config(*SMALL_RUN, "algorithm.adv_estimator=proxmo", f"trainer.v1.trainer_mode={mode}")
+        advice = rf"trainer_mode={mode} does not pass: use trainer\.v1\.trainer_mode=grpokit_agent"
+        with pytest.raises(ValueError, match=rf"algorithm\.adv_estimator=proxmo .*{advice}"):
+            trainer_cls(config)
+    config = composed_config(*SMALL_RUN, "algorithm.adv_estimator=gigpo", "trainer.v1.trainer_mode=grpokit_agent")
+    assert GrpokitAgentTrainer(config).credit is not None
 
 
 # ------------------------------------------------------------------------------------- entry point, finished
@@ -827,3 +982,6 @@ def test_a_plain_import_verl_registers_every_grpokit_name(entry_point_run):
     assert set(found["estimators"].values()) == {"grpokit.integrations.verl.estimators"}
     assert set(found["trainers"].values()) == {"grpokit.integrations.verl.trainer"}
     assert found["agent_loop"] == {"_target_": "grpokit.integrations.verl.agent_loop.GrpokitAgentLoop"}
+    # the plugin registers lazily: `import verl` alone (every Ray, FSDP, agent-loop and vLLM process) used to import
+    # verl's core_algos, v1 trainer and agent loops and grpokit's environments, doubling its time
+    assert found["heavy_after_import_verl"] == []

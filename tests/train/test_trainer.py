@@ -42,10 +42,16 @@ def test_allocation_repeats_each_prompt_and_records_every_rollout(tmp_path):
         tiny_config(tmp_path, "steps=4", "allocation.enabled=true", "allocation.n_min=1", "allocation.n_max=8"),
         quiet=True,
     )
-    counts = []
+    counts, steps = [], []
     for _ in range(4):  # 8 training problems, 4 per step: priorities refresh after every second step
-        counts.append(trainer.train_step()["allocation/counts"])
+        steps.append(trainer.train_step())
+        counts.append(steps[-1]["allocation/counts"])
     assert all(sum(c) == 16 for c in counts)
+    kinds = ("new", "mastered", "mixed", "unsolved")
+    for step in steps:  # every rollout is spent on a prompt of one kind; nothing beats the optimum
+        assert sum(step[f"allocation/rollouts_{kind}"] for kind in kinds) == pytest.approx(1.0)
+        assert step["allocation/bernoulli_variance_optimal"] <= step["allocation/bernoulli_variance"] + 1e-12
+    assert steps[0]["allocation/rollouts_new"] == 1.0 and steps[3]["allocation/rollouts_new"] == 0.0
     total = sum(trainer.stats.sample_count(p.id) for p in trainer.train_problems)
     assert total == 64
     assert all(trainer.stats.priority(p.id) != -1.0 for p in trainer.train_problems)

@@ -220,6 +220,26 @@ def allocate_rollouts(
     return counts
 
 
+def bernoulli_variance(success: Sequence[float], counts: Sequence[int]) -> float:
+    """DynaMO's objective ``Σ p_i(1 − p_i)/n_i``: the summed variance of the prompts' success estimates."""
+    return sum(p * (1 - p) / n for p, n in zip(success, counts, strict=True) if n)
+
+
+def optimal_counts(success: Sequence[float], budget: int, *, n_min: int, n_max: int) -> list[int]:
+    """The integer counts in ``[n_min, n_max]`` summing to ``budget`` that minimise ``bernoulli_variance`` for known
+    success rates ``success`` (Neyman: ``n_i ∝ sqrt(p_i(1 − p_i))``): the reference an allocation rule is measured
+    against, since a rule sees only the history, not the step's ``p``."""
+    return allocate_rollouts(
+        [n_max] * len(success),  # every prompt known: no exploration budget
+        [p * (1 - p) for p in success],
+        budget,
+        n_min=n_min,
+        n_max=n_max,
+        initial_budget=0,
+        rule="neyman",
+    )
+
+
 @dataclass
 class _PromptRecord:
     samples: int = 0

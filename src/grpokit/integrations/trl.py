@@ -20,7 +20,10 @@ How TRL's settings reach the loss:
   ``off_policy_mask_threshold``'s sequence mask) multiply the advantages, not the loss. For a loss that is
   ``-A · w(r)`` with a weight depending on ``A`` only through its sign (every grpokit loss, and the contract of
   ``POLICY_LOSSES``), ``L(f·A) = f·L(A)`` for ``f ≥ 0``, so value and gradient equal TRL's ``f · per_token_loss``;
-  only the clip-fraction metrics stop counting tokens whose factor is 0.
+  only grpokit's clip-fraction metrics stop counting tokens whose factor is 0. With one of these options on, a loss
+  that breaks this (checked numerically by ``folds_into_the_advantage``) is refused when the config is built.
+* TRL's ``clip_ratio/*`` metrics are logged beside grpokit's ``grpokit/*``, reduced as TRL reduces them, from the
+  loss's own clip regions (docs/trl.md lists where they differ from TRL's).
 
 What TRL cannot do raises a ``ValueError`` when the config is built: DynaMO's rollout allocation (TRL samples a fixed
 ``num_generations`` per prompt; use grpokit's own trainer or the verl integration), ``use_liger_kernel`` (Liger's
@@ -43,11 +46,12 @@ from torch import Tensor
 try:
     import trl
     from trl import GRPOConfig, GRPOTrainer
+    from trl.trainer.utils import nanmax, nanmin
 except ImportError as error:  # TRL is an optional extra
     raise ImportError("grpokit.integrations.trl needs TRL: pip install 'grpokit[trl]'") from error
 from packaging.version import Version
 
-from grpokit.core.losses import POLICY_LOSSES, aggregate_loss, compute_policy_loss
+from grpokit.core.losses import POLICY_LOSSES, aggregate_loss, compute_policy_loss, prepare_loss_inputs
 from grpokit.core.modulation import dynamo_modulate
 from grpokit.core.registry import keyword_params
 
@@ -81,6 +85,36 @@ TRL_OWNED_PARAMS = {
     "tau_pos": "sapo_temperature_pos",
     "tau_neg": "sapo_temperature_neg",
 }
+
+
+def folds_into_the_advantage(loss_fn: Any, params: dict[str, Any], *, continuous: bool) -> bool:
+    """Whether a policy loss has ``L(f·A) = f·L(A)`` token by token, in value and in gradient, for TRL's per-token
+    factors ``f``: masks (``f`` in {0, 1}, which only needs ``L(0) = 0``) or, with ``continuous``, any ``f >= 0``
+    (the vLLM importance-sampling ratio, which needs ``L`` proportional to ``A``). Then the factors may multiply the
+    advantages instead of the loss. Checked numerically on a fixed random probe whose ratios reach both sides of any
+    usual clip range: ``-A·w(r)`` with ``w`` depending on ``A`` only through its sign passes both; ``-tanh(A)·r``
+    passes masks only; a penalty that does not vanish with ``A``, such as ``-A·r + (r-1)²``, fails both.
+
+    Not additivity: ``L(A1+A2) = L(A1)+L(A2)`` fails for every clipped loss where the signs of ``A1`` and ``A2``
+    differ, and TRL's factors never flip a sign.
+    """
+    g = torch.Generator().manual_seed(0)
+    shape = (4, 8)
+    old_log_prob = -3 * torch.rand(shape, generator=g, dtype=torch.float64)
+    log_ratio = 2 * torch.rand(shape, generator=g, dtype=torch.float64) - 1  # r in [1/e, e]
+    log_prob = (old_log_prob + log_ratio).requires_grad_()
+    advantages = 2 * torch.randn(shape, generator=g, dtype=torch.float64)
+    uniform = torch.rand(shape, generator=g, dtype=torch.float64)
+    factor = 3 * uniform if continuous else (uniform < 0.5).double()
+    factor[:, ::3] = 0.0  # a mask's zeros, whatever the draw
+    weight = torch.rand(shape, generator=g, dtype=torch.float64)  # any aggregation's per-token weight
+    mask = torch.ones(shape, dtype=torch.float64)
+    scaled = loss_fn(log_prob, old_log_prob, factor * advantages, mask, **params)[0]
+    folded = factor * loss_fn(log_prob, old_log_prob, advantages, mask, **params)[0]
+    gradients = [torch.autograd.grad((weight * loss).sum(), log_prob)[0] for loss in (scaled, folded)]
+    # loose enough for a loss that computes in float32 internally, far tighter than any non-linearity
+    close = {"rtol": 1e-5, "atol": 1e-8}
+    return torch.allclose(scaled, folded, **close) and torch.allclose(*gradients, **close)
 
 
 def _as_dict(value: dict[str, Any] | str | None, key: str) -> dict[str, Any]:
@@ -235,6 +269,28 @@ class GRPOKitConfig(GRPOConfig):
                 f"policy_loss={self.policy_loss!r} rejects its parameters {self.loss_params()} (eps_low/eps_high are "
                 f"`epsilon`/`epsilon_high`): {error}"
             ) from error
+        self._check_token_factors_fold()
+
+    def _check_token_factors_fold(self) -> None:
+        """Refuse a loss into whose advantages TRL's per-token factors cannot be folded (module docstring)."""
+        masks = {
+            f"top_entropy_quantile={self.top_entropy_quantile}": self.top_entropy_quantile < 1.0,
+            f"off_policy_mask_threshold={self.off_policy_mask_threshold}": self.off_policy_mask_threshold is not None,
+        }
+        options = [name for name, on in masks.items() if on]
+        continuous = self.use_vllm and self.vllm_importance_sampling_correction
+        if continuous:
+            options.append("use_vllm with vllm_importance_sampling_correction")
+        if not options:
+            return
+        if not folds_into_the_advantage(POLICY_LOSSES.get(self.policy_loss), self.loss_params(), continuous=continuous):
+            needs = "proportional to A (L(f·A) = f·L(A), f >= 0)" if continuous else "0 where A = 0"
+            raise ValueError(
+                f"policy_loss={self.policy_loss!r}: {' and '.join(options)} multiplies each token's loss by a factor "
+                "that GRPOKitTrainer folds into the advantage, which is TRL's loss only if the loss's value and "
+                f"gradient are {needs}, and they are not. Write the loss as -A·w(r), with w depending on A at most "
+                "through its sign, or switch those options off"
+            )
 
     def _check_modulation(self) -> None:
         accepted = keyword_params(dynamo_modulate)
@@ -259,6 +315,11 @@ _FORWARD_INPUTS = tuple(
     for name in inspect.signature(GRPOTrainer._get_per_token_logps_and_entropies).parameters
     if name not in _FORWARD_ARGS and not name.startswith("compute_")
 )
+
+
+def _sequence_means(values: Tensor, mask: Tensor) -> Tensor:
+    """Each sequence's mean over its valid tokens; NaN for a sequence without one (TRL's ``masked_seq_mean``)."""
+    return (values * mask).sum(-1) / mask.sum(-1)
 
 
 class GRPOKitTrainer(GRPOTrainer):
@@ -306,6 +367,7 @@ class GRPOKitTrainer(GRPOTrainer):
             advantages = dynamo_modulate(
                 advantages, log_probs.detach(), old_log_probs, entropies.detach(), mask, **args.modulation_params
             )
+        self._log_trl_clip_ratios(log_probs, old_log_probs, advantages, mask, mode)
         if factor is not None:
             advantages = advantages * factor
 
@@ -410,6 +472,24 @@ class GRPOKitTrainer(GRPOTrainer):
         local = torch.stack([(values.detach().float() * mask).sum(), mask.sum().float()])
         total = self.accelerator.reduce(local, reduction="sum")
         return (total[0] / total[1].clamp(min=1.0)).item()
+
+    def _log_trl_clip_ratios(
+        self, log_probs: Tensor, old_log_probs: Tensor, advantages: Tensor, mask: Tensor, mode: str
+    ) -> None:
+        """TRL's ``clip_ratio/*`` metrics, reduced over processes as TRL reduces them, from the loss's own clip
+        regions (``clipfrac_low``/``clipfrac_high``; for ppo, dgpo, gppo and cegppo these are TRL's ``r < 1-ε, A < 0``
+        and ``r > 1+ε_high, A > 0``). Called before TRL's per-token factors reach the advantages, so that every
+        valid token counts, as in TRL."""
+        with torch.no_grad():
+            prepared = prepare_loss_inputs(log_probs, old_log_probs, advantages, mask)
+            _, regions = POLICY_LOSSES.get(self.args.policy_loss)(*prepared, **self._loss_params)
+        low, high = regions["clipfrac_low"].float(), regions["clipfrac_high"].float()
+        logged = self._metrics[mode]
+        logged["clip_ratio/low_mean"].append(self._global_mean(low, mask))
+        logged["clip_ratio/high_mean"].append(self._global_mean(high, mask))
+        logged["clip_ratio/region_mean"].append(self._global_mean(torch.maximum(low, high), mask))
+        logged["clip_ratio/low_min"].append(nanmin(self.accelerator.gather(_sequence_means(low, mask))).item())
+        logged["clip_ratio/high_max"].append(nanmax(self.accelerator.gather(_sequence_means(high, mask))).item())
 
     def _log_loss_metrics(self, metrics: dict[str, float], mask: Tensor, mode: str) -> None:
         """The loss's metrics (clip/decay fractions of the boundary tokens, ``ppo_kl``, ...) as ``grpokit/<key>``,

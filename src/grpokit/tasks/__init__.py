@@ -1,11 +1,11 @@
 """Verifiable problems for RL: tasks that pose them and scoring that checks answers.
 
-``make_task(name, **params)`` builds a registered task ("arithmetic", "jsonl", "parquet", "reasoning_gym",
+``make_task(name, **params)`` builds a registered task ("arithmetic", "mixture", "jsonl", "parquet", "reasoning_gym",
 "champ"); ``task.problems(split, count, seed=...)`` gives ``Problem``s; ``build_messages`` turns one into a chat
 prompt; ``task.score(problem, response)`` (or ``score_answer``) gives a ``Score``.
 """
 
-from grpokit.tasks import arithmetic, champ, files, reasoning_gym  # noqa: F401  (register the tasks)
+from grpokit.tasks import arithmetic, champ, files, mixture, reasoning_gym  # noqa: F401  (register the tasks)
 from grpokit.tasks.base import TASKS, Task, make_task, score_batch
 from grpokit.tasks.extraction import extract_answer
 from grpokit.tasks.problem import Problem, Score

@@ -1,4 +1,8 @@
-"""Where a run's numbers go: ``metrics.jsonl`` (one JSON object per step), TensorBoard, optionally W&B."""
+"""Where a run's numbers go: ``metrics.jsonl`` (one JSON object per step), TensorBoard, optionally W&B.
+
+``metrics.jsonl`` is strict JSON: a metric that is undefined at a step (a non-finite number, such as the accuracy on
+the untruncated answers when every answer was cut off) is written as ``null``, and readers skip it.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,24 @@ def truncate_log(path: Path, last_step: int) -> None:
     path.write_text("".join(f"{line}\n" for line in kept))
 
 
+def _defined(value: Any) -> Any:
+    """``value`` with every non-finite float (an undefined metric), in lists and dicts too, replaced by None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list | tuple):
+        return [_defined(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _defined(item) for key, item in value.items()}
+    return value
+
+
+def _as_number(value: Any) -> float | None:
+    """A value JSON cannot encode (a tensor, a numpy float32) as its float, or None where that is not finite."""
+    return _defined(float(value))
+
+
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The rows of ``run_dir``'s ``metrics.jsonl``; an undefined metric is None (NaN in files of older versions)."""
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: is {run_dir} a grpokit run directory?")
@@ -55,7 +76,7 @@ class RunLogger:
     def log(self, step: int, metrics: dict[str, Any]) -> None:
         row = {"step": step, **metrics}
         with self.path.open("a") as stream:
-            stream.write(json.dumps(row, default=float) + "\n")
+            stream.write(json.dumps(_defined(row), default=_as_number, allow_nan=False) + "\n")
         scalars = {k: v for k, v in metrics.items() if isinstance(v, int | float) and math.isfinite(v)}
         if self.writer is not None:
             for key, value in scalars.items():

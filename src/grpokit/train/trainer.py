@@ -22,7 +22,7 @@ from torch import Tensor
 
 from grpokit.config import TrainConfig, config_to_dict, load_config
 from grpokit.core.advantages import compute_outcome_advantages
-from grpokit.core.allocation import PromptStats
+from grpokit.core.allocation import PromptStats, bernoulli_variance, optimal_counts
 from grpokit.core.losses import aggregate_loss, compute_policy_loss, low_var_kl
 from grpokit.core.modulation import dynamo_modulate
 from grpokit.evaluate import EvalResult, compare, evaluate
@@ -32,6 +32,8 @@ from grpokit.tasks import Problem, build_messages, make_task
 from grpokit.train.checkpoint import checkpoint_step, latest_checkpoint, load_model_weights, save_checkpoint
 from grpokit.train.logger import METRICS_FILE, RunLogger, truncate_log
 from grpokit.validation import user_errors, validate_config
+
+KINDS = ("new", "mastered", "mixed", "unsolved")  # a prompt's history, for the share of rollouts spent on each
 
 
 class TrainingDivergedError(RuntimeError):
@@ -290,6 +292,7 @@ class Trainer:
         problems = self.next_prompts(config.prompts_per_step)
         counts = self.rollout_counts(problems)
         rows = [p for p, n in zip(problems, counts, strict=True) for _ in range(n)]  # metadata repeated n_i times
+        history = self._history_kind(problems)  # before this step's scores
         rollout = self.sample(rows)
         generated = time.perf_counter()
 
@@ -311,8 +314,10 @@ class Trainer:
             groups.setdefault(p.id, []).append(r)
         lengths = rollout.response_mask.sum(dim=1).float()
         # DynaMO's objective: the summed Bernoulli variance of the prompts' success estimates, sum p(1-p)/n_i, with
-        # p from every rollout so far, for these counts and for uniform ones.
+        # p from every rollout so far, for these counts, for uniform ones and for the best counts had p been known.
         success = [self.stats.num_correct(p.id) / max(self.stats.sample_count(p.id), 1) for p in problems]
+        budget, bounds = sum(counts), {"n_min": config.allocation.n_min, "n_max": config.allocation.n_max}
+        spent = {kind: sum(n for k, n in zip(history, counts, strict=True) if k == kind) / budget for kind in KINDS}
         return {
             "reward/mean": sum(rewards) / len(rewards),
             "reward/accuracy": sum(s.correct for s in scores) / len(scores),
@@ -323,14 +328,32 @@ class Trainer:
             "allocation/counts": counts,
             "allocation/min": min(counts),
             "allocation/max": max(counts),
-            "allocation/bernoulli_variance": sum(q * (1 - q) / n for q, n in zip(success, counts, strict=True) if n),
-            "allocation/bernoulli_variance_uniform": sum(q * (1 - q) / config.group_size for q in success),
+            "allocation/bernoulli_variance": bernoulli_variance(success, counts),
+            "allocation/bernoulli_variance_uniform": bernoulli_variance(success, [config.group_size] * len(success)),
+            "allocation/bernoulli_variance_optimal": bernoulli_variance(
+                success, optimal_counts(success, budget, **bounds)
+            ),
+            **{f"allocation/rollouts_{kind}": share for kind, share in spent.items()},
             **update_metrics,
             "time/generate_s": generated - started,
             "time/update_s": time.perf_counter() - generated,
             "time/step_s": time.perf_counter() - started,
             "epoch": self.epoch,
         }
+
+    def _history_kind(self, problems: list[Problem]) -> list[str]:
+        """Each prompt as its history so far has it: ``mastered`` (accuracy at least DynaMO's mastery level),
+        ``unsolved`` (never right), ``mixed``, or ``new`` (fewer rollouts than a priority needs)."""
+        kinds = []
+        for p in problems:
+            samples, correct = self.stats.sample_count(p.id), self.stats.num_correct(p.id)
+            if samples < self.stats.min_samples:
+                kinds.append("new")
+            elif correct >= self.stats.mastery * samples:
+                kinds.append("mastered")
+            else:
+                kinds.append("unsolved" if correct == 0 else "mixed")
+        return kinds
 
     def sample(self, rows: list[Problem]) -> Rollout:
         """One response to each of ``rows`` from the current policy, at the training temperature."""

@@ -1,6 +1,7 @@
 """grpokit inside verl 0.9 (Ray, FSDP/Megatron, vLLM/SGLang), loaded by verl itself through its plugin entry point.
 
-``import verl`` imports ``grpokit.integrations.verl.plugin`` in every process, which registers:
+``import verl`` imports ``grpokit.integrations.verl.plugin`` in every process, which registers (each name once verl
+itself imports the module holding its registry, so a plain ``import verl`` stays as fast as without it):
 
 * policy losses ``dgpo``, ``gppo``, ``cegppo`` (``losses``);
 * advantage estimators ``proxmo``, ``gigpo`` (``estimators``);

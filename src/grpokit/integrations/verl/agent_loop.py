@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
 
-from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopMetrics, AgentLoopOutput, register
+from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopMetrics, AgentLoopOutput
 
 from grpokit.agent.projection import project_action
 from grpokit.agent.prompts import History, turn_prompt
 from grpokit.envs import make as make_env
 from grpokit.envs.base import Env
-from grpokit.integrations.verl.names import AGENT_LOOP
 from grpokit.integrations.verl.settings import AgentSettings
 
 log = logging.getLogger("grpokit.integrations.verl")
@@ -200,9 +199,9 @@ def env_pool(name: str, params: dict[str, Any]) -> EnvPool:
         return _POOLS.setdefault(key, EnvPool(name, params))
 
 
-@register(AGENT_LOOP)
 class GrpokitAgentLoop(AgentLoopBase):
-    """verl agent loop playing ``grpokit.agent.env`` (``+grpokit.agent.env=alfworld``; see ``AgentSettings``).
+    """verl's agent loop ``grpokit_agent`` (the plugin registers it by its class path) playing ``grpokit.agent.env``
+    (``+grpokit.agent.env=alfworld``; see ``AgentSettings``).
 
     A dataset row picks its task with ``extra_info.seed`` (default ``extra_info.index``) and may update the
     environment's parameters with ``extra_info.env_params`` (e.g. an evaluation split on validation rows).
@@ -264,7 +263,3 @@ class GrpokitAgentLoop(AgentLoopBase):
             seconds=seconds,
             num_preempted=output.num_preempted if output.num_preempted is not None else -1,
         )
-
-
-def register() -> None:
-    """The agent loop registers when this module is imported (verl's ``register`` is a class decorator)."""

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -60,17 +61,27 @@ def column(values: Any, size: int) -> list[Any]:
 
 
 def prompt_ids(batch: TensorDict) -> list[Hashable]:
-    """The prompt id of each row of a prompt batch: verl's ``index`` (the dataset's ``extra_info.index``)."""
-    if "index" not in batch.keys():  # noqa: SIM118 (TensorDict has no `in`)
+    """The prompt id of each row of a prompt batch: verl's ``index`` (the dataset's ``extra_info.index``).
+
+    One prompt may fill two rows: with ``algorithm.filter_groups`` or ``sync_refill_failed_groups`` verl draws one
+    prompt at a time and restarts its dataloader inside a batch at an epoch's end. Each row is then its own GRPO
+    group (its own uid) and gets its own count, and the responses of both count for the one prompt (spec §2.2:
+    every response of a prompt updates its G and k). A row whose ``extra_info`` has no ``index`` is refused: verl
+    gives it 0, which would merge the statistics of every such prompt.
+    """
+    keys = batch.keys()
+    if "index" not in keys:
         raise ValueError("DynaMO keys its prompt statistics by the dataset's extra_info.index, which this batch lacks")
-    ids = [prompt_key(v) for v in column(batch["index"], batch.batch_size[0])]
-    duplicates = sorted({str(i) for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise ValueError(
-            f"prompts of one batch share extra_info.index {', '.join(duplicates[:5])}: DynaMO keys its statistics by "
-            "it, so every dataset row needs its own (verl uses 0 when a row has none)"
-        )
-    return ids
+    size = batch.batch_size[0]
+    if "extra_info" in keys:
+        infos = column(batch["extra_info"], size)
+        unindexed = [row for row, info in enumerate(infos) if not (isinstance(info, dict) and "index" in info)]
+        if unindexed:
+            raise ValueError(
+                f"rows {unindexed[:5]} of the prompt batch have no extra_info.index: DynaMO keys its statistics by it "
+                "(verl would use 0 for all of them), so every dataset row needs its own"
+            )
+    return [prompt_key(v) for v in column(batch["index"], size)]
 
 
 def allocate(stats: PromptStats, ids: Sequence[Hashable], settings: DynamoSettings, rollout_n: int) -> list[int]:
@@ -92,21 +103,38 @@ def assign_rollout_counts(batch: TensorDict, counts: Sequence[int]) -> None:
     batch[ROLLOUT_N] = NonTensorStack.from_list([NonTensorData(int(c)) for c in counts])
 
 
-def allocation_metrics(stats: PromptStats, ids: Sequence[Hashable], counts: Sequence[int]) -> dict[str, float]:
+def allocation_metrics(priorities: Sequence[float], counts: Sequence[int]) -> dict[str, float]:
     """Counts, the share of prompts with a known priority, and the variance proxy ``Σ P/n`` relative to uniform."""
     metrics = {
         "dynamo/rollouts_min": float(min(counts)),
         "dynamo/rollouts_max": float(max(counts)),
         "dynamo/rollouts_mean": float(sum(counts) / len(counts)),
     }
-    priorities = [stats.priority(i) for i in ids]
     known = [(p, n) for p, n in zip(priorities, counts, strict=True) if p != UNKNOWN_PRIORITY]
-    metrics["dynamo/known_prompt_frac"] = len(known) / len(ids)
+    metrics["dynamo/known_prompt_frac"] = len(known) / len(counts)
     if known:
         mean_n = sum(counts) / len(counts)
         uniform = sum(p / mean_n for p, _ in known)
         metrics["dynamo/variance_proxy_vs_uniform"] = sum(p / n for p, n in known) / uniform if uniform else 1.0
     return metrics
+
+
+@dataclass
+class AllocationLog:
+    """The priorities and counts of every prompt allocated during one training step: the step's batch and each
+    refill (verl draws replacements for the groups it evicts under ``algorithm.filter_groups`` or
+    ``trainer.v1.sampler.sync_refill_failed_groups``)."""
+
+    priorities: list[float] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+
+    def add(self, priorities: Sequence[float], counts: Sequence[int]) -> None:
+        self.priorities.extend(priorities)
+        self.counts.extend(counts)
+
+    def metrics(self) -> dict[str, float]:
+        """``allocation_metrics`` over all of them (empty when nothing was allocated)."""
+        return allocation_metrics(self.priorities, self.counts) if self.counts else {}
 
 
 def _final_rows(keys: Sequence[Any], padding: Sequence[bool]) -> list[int]:
@@ -135,16 +163,17 @@ def is_correct(score: float, extra: Any) -> bool:
 def record_outcomes(stats: PromptStats, data: DataProto) -> int:
     """Count every scored response of ``data`` for its prompt; return how many were counted.
 
-    ``data`` holds ``rm_scores`` and ``response_mask`` (padded tensors) and the non-tensor columns ``index``,
-    ``key``, ``is_padding`` and ``extra_fields``, in any row order.
+    ``data`` holds ``rm_scores`` (a padded tensor) and the non-tensor columns ``index``, ``key``, ``is_padding`` and
+    ``extra_fields``, in any row order. The score is the sum of ``rm_scores`` over the whole response, where verl
+    puts the reward on the last token: not under ``response_mask``, which verl's rollout correction narrows to the
+    tokens it keeps (a rejected last token would turn a correct answer into a wrong one).
     """
     size = len(data)
     keys = column(data.non_tensor_batch["key"], size)
     padding = [bool(p) for p in column(data.non_tensor_batch["is_padding"], size)]
     index = column(data.non_tensor_batch["index"], size)
     extras = column(data.non_tensor_batch["extra_fields"], size)
-    mask = data.batch["response_mask"].to(torch.float32)
-    scores = (data.batch["rm_scores"].to(torch.float32) * mask).sum(-1).tolist()
+    scores = data.batch["rm_scores"].to(torch.float32).sum(-1).tolist()
     rows = _final_rows(keys, padding)
     for row in rows:
         stats.update(prompt_key(index[row]), is_correct(scores[row], extras[row]))

@@ -5,8 +5,8 @@ prompt uid of each row) and ``config``. Multi-turn credit needs, for every row (
 step index, the anchor observation the agent saw before acting, the environment's reward for the step and whether
 the answer was well formed. The ``grpokit_agent`` agent loop writes them into each row's ``extra_fields`` and the
 ``grpokit_agent`` trainer passes them here as ``agent=AgentRows(...)`` with the estimator's parameters
-(``grpokit.credit.*``) as ``credit_params``. Called without them, by a stock verl trainer, the estimators raise an
-error that says so.
+(``grpokit.credit.*``) as ``credit_params``. Any other v1 trainer refuses these estimators when it is built
+(``trainer.check_estimator_trainer``); called without the agent rows anyway, they raise an error that says so.
 
 The rows may come in any order (verl balances the batch across data-parallel ranks) and may include verl's padding
 rows; the estimators put each trajectory's rows in time order for ``grpokit.core.credit``, give padding rows a zero

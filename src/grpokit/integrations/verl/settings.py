@@ -74,13 +74,19 @@ def _build(cls, values: dict[str, Any], prefix: str):
     return cls(**values)
 
 
+MIN_GROUP = 2
+"""Fewest rollouts DynaMO may give a prompt (``grpokit.dynamo.n_min``): a group-relative advantage needs two."""
+
+
 @dataclass(frozen=True)
 class DynamoSettings:
     """``grpokit.dynamo.*``: DynaMO's rollout allocation and token modulation in the ``dynamo`` trainer.
 
     Budget per step: ``actor_rollout_ref.rollout.n × data.train_batch_size`` rollouts (the same number of rows verl
     sizes its mini-batches for). The defaults reproduce the official script at ``rollout.n=16``: ``n_min = n/2 = 8``,
-    ``n_max = 3n/2 = 24``.
+    ``n_max = 3n/2 = 24``. ``n_min`` is at least 2: the paper's GRPO advantage compares a response with the other
+    responses to its prompt (groups of 8 to 24 in the official run, spec §2.7), while verl's GRPO gives a lone
+    response mean 0 and std 1, i.e. its raw score as its advantage.
     """
 
     n_min: int = 0
@@ -104,16 +110,21 @@ class DynamoSettings:
     def from_config(cls, config: Any) -> DynamoSettings:
         values = grpokit_section(config, "dynamo")
         n = int(config.actor_rollout_ref.rollout.n)
-        values.setdefault("n_min", max(1, n // 2))
+        values.setdefault("n_min", max(MIN_GROUP, n // 2))
         values.setdefault("n_max", max(n, n * 3 // 2))
         settings = _build(cls, values, "grpokit.dynamo")
         settings.check(n)
         return settings
 
     def check(self, rollout_n: int) -> None:
-        if not 1 <= self.n_min <= rollout_n <= self.n_max:
+        if self.n_min < MIN_GROUP:
             raise ValueError(
-                f"DynaMO needs 1 <= grpokit.dynamo.n_min ({self.n_min}) <= actor_rollout_ref.rollout.n ({rollout_n}) "
+                f"grpokit.dynamo.n_min must be >= {MIN_GROUP}, got {self.n_min}: a prompt with one rollout has no "
+                "group to be compared with, and verl's GRPO would use its raw score as its advantage"
+            )
+        if not self.n_min <= rollout_n <= self.n_max:
+            raise ValueError(
+                f"DynaMO needs grpokit.dynamo.n_min ({self.n_min}) <= actor_rollout_ref.rollout.n ({rollout_n}) "
                 f"<= grpokit.dynamo.n_max ({self.n_max}), so that the per-prompt counts can sum to the budget "
                 "rollout.n * train_batch_size"
             )

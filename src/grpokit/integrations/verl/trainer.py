@@ -2,7 +2,8 @@
 
 Both are verl's synchronous trainer (``PPOTrainerSync``) with a few hooks; everything else (workers, rollout, loss,
 validation, logging, checkpoints) is verl's. verl keys its synchronous behaviour (replay buffer, refill, TransferQueue
-checkpoints) on the mode's name being ``"sync"``, so both trainers report themselves as ``"sync"`` to it.
+checkpoints) and its per-mode settings (``trainer.v1.sync.*``) on the mode's name being ``"sync"``, so both trainers
+report themselves as ``"sync"`` to it.
 
 The hooks read and write the step's rows in verl's TransferQueue (``_fetch`` / ``_store``) and leave the algorithm to
 ``grpokit.integrations.verl.estimators`` and ``grpokit.integrations.verl.dynamo``, which work on plain batches.
@@ -10,6 +11,7 @@ The hooks read and write the step's rows in verl's TransferQueue (``_fetch`` / `
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,7 @@ from transfer_queue import KVBatchMeta
 from verl.protocol import DataProto
 from verl.trainer.ppo import core_algos
 from verl.trainer.ppo.rollout_corr_helper import compute_rollout_correction_and_add_to_batch
-from verl.trainer.ppo.v1 import PPOTrainerSync, register_trainer
+from verl.trainer.ppo.v1 import PPOTrainer, PPOTrainerSync, register_trainer
 from verl.workers.utils.padding import response_to_nested
 
 from grpokit.core.allocation import PromptStats
@@ -46,9 +48,15 @@ def rows_as_proto(data: TensorDict, keys: list[str], tags: list[dict]) -> DataPr
 class _GrpokitSyncTrainer(PPOTrainerSync):
     """verl's synchronous trainer under another name, with TransferQueue helpers."""
 
-    def _build_replay_buffer(self):
-        self.trainer_mode = "sync"  # verl's sync-only code paths test the mode's name
-        return super()._build_replay_buffer()
+    @property
+    def trainer_mode(self) -> str:
+        """``"sync"`` whatever ``trainer.v1.trainer_mode`` names: verl's sync-only code paths test the mode's name
+        and read the mode's settings, such as ``trainer.v1.sync.parameter_sync_step``, from ``trainer.v1.<mode>``."""
+        return "sync"
+
+    @trainer_mode.setter
+    def trainer_mode(self, name: str) -> None:
+        """verl's ``__init__`` assigns the configured name (``dynamo``, ``grpokit_agent``), which is only ours."""
 
     @staticmethod
     def _fetch(batch: KVBatchMeta, fields: list[str]) -> TensorDict:
@@ -145,8 +153,9 @@ class DynamoTrainer(_GrpokitSyncTrainer):
     """DynaMO (Fang et al., arXiv 2602.19208) in verl's v1 synchronous trainer.
 
     * Allocation: each step's prompts get rollout counts from ``PromptStats`` (``grpokit.dynamo.allocate``),
-      summing to ``rollout.n × prompts``; priorities are refreshed when an epoch begins (the official
-      ``update_rank`` at epoch end); every scored response is counted for its prompt.
+      summing to ``rollout.n × prompts``, per row (a prompt drawn twice gets two counts) and for every refill verl
+      draws during the step; priorities are refreshed when an epoch begins (the official ``update_rank`` at epoch
+      end); every scored response is counted for its prompt.
     * Modulation: the advantages verl computed (GRPO in the paper) are multiplied by DynaMO's token factors
       (``grpokit.dynamo.modulate``).
     * The prompt statistics are saved in every verl checkpoint folder and restored with it.
@@ -164,7 +173,7 @@ class DynamoTrainer(_GrpokitSyncTrainer):
                 "grpokit.dynamo.modulate needs the entropy of verl's old-log-prob pass, which "
                 "algorithm.rollout_correction.bypass_mode=True skips; turn one of them off"
             )
-        self._allocation_metrics: dict[str, float] = {}
+        self._allocations = dynamo.AllocationLog()
 
     # -- allocation -------------------------------------------------------------------------------------------
 
@@ -172,9 +181,14 @@ class DynamoTrainer(_GrpokitSyncTrainer):
         first_of_epoch = self.global_steps > 1 and (self.global_steps - 1) % max(self.steps_per_epoch, 1) == 0
         if first_of_epoch:  # the official code refreshes priorities once per epoch, from all counts so far
             self.prompt_stats.end_epoch()
-        self._allocation_metrics = {}
-        metrics = super().prepare_step()
-        return {**(metrics or {}), **self._allocation_metrics}
+        self._allocations = dynamo.AllocationLog()
+        return super().prepare_step()
+
+    def step(self, metrics: dict, timing_raw: dict) -> KVBatchMeta:
+        """verl's step, then the allocation metrics of every prompt it drew: its batch and the refills during it."""
+        batch = super().step(metrics, timing_raw)
+        metrics.update(self._allocations.metrics())
+        return batch
 
     def _next_train_batch(self, num_prompts: int | None = None) -> TensorDict:
         batch = super()._next_train_batch(num_prompts)
@@ -182,7 +196,7 @@ class DynamoTrainer(_GrpokitSyncTrainer):
             ids = dynamo.prompt_ids(batch)
             counts = dynamo.allocate(self.prompt_stats, ids, self.dynamo, int(self.config.actor_rollout_ref.rollout.n))
             dynamo.assign_rollout_counts(batch, counts)
-            self._allocation_metrics.update(dynamo.allocation_metrics(self.prompt_stats, ids, counts))
+            self._allocations.add([self.prompt_stats.priority(i) for i in ids], counts)
         return batch
 
     # -- statistics and modulation ----------------------------------------------------------------------------
@@ -223,5 +237,40 @@ class DynamoTrainer(_GrpokitSyncTrainer):
             dynamo.load_prompt_stats(self.prompt_stats, dynamo.resume_folder(self.config.trainer, self.global_steps))
 
 
+def check_estimator_trainer(trainer_cls: type, config: Any) -> None:
+    """Refuse ``algorithm.adv_estimator=proxmo|gigpo`` with any trainer but ``grpokit_agent``.
+
+    Only that trainer passes those estimators the agent rows they need; any other would fail in its first
+    ``_compute_advantage``, after a whole rollout.
+    """
+    estimator = str(config.algorithm.get("adv_estimator", ""))
+    if estimator in ADVANTAGE_ESTIMATORS and not issubclass(trainer_cls, GrpokitAgentTrainer):
+        mode = config.trainer.v1.get("trainer_mode", None)
+        raise ValueError(
+            f"algorithm.adv_estimator={estimator} needs each row's trajectory, step and anchor observation, which "
+            f"trainer.v1.trainer_mode={mode} does not pass: use trainer.v1.trainer_mode={AGENT_TRAINER} with "
+            f"actor_rollout_ref.rollout.agent.default_agent_loop={AGENT_LOOP}"
+        )
+
+
+def _check_estimators_when_trainers_are_built() -> None:
+    """Make every v1 trainer (verl's ``sync``, ``colocate_async``, ``separate_async``, grpokit's ``dynamo``) run
+    ``check_estimator_trainer`` first thing in its ``__init__``: in the TaskRunner, before any worker starts. verl
+    offers no hook there, so ``PPOTrainer.__init__`` is wrapped (once per process)."""
+    build = PPOTrainer.__init__
+    if getattr(build, "checks_estimator", False):
+        return
+
+    @functools.wraps(build)
+    def checked_init(self, config, *args, **kwargs):
+        check_estimator_trainer(type(self), config)
+        build(self, config, *args, **kwargs)
+
+    checked_init.checks_estimator = True
+    PPOTrainer.__init__ = checked_init
+
+
 def register() -> None:
-    """The trainers register when this module is imported (``register_trainer`` is a class decorator)."""
+    """The trainers register when this module is imported (``register_trainer`` is a class decorator); this adds the
+    estimator check to every v1 trainer's construction."""
+    _check_estimators_when_trainers_are_built()
