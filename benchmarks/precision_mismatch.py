@@ -32,7 +32,7 @@ import torch
 
 from grpokit.config import load_config
 from grpokit.models import Precision
-from grpokit.rollout import _response_logits
+from grpokit.rollout import _logits, _response_hidden
 from grpokit.train.trainer import TrainBatch, Trainer
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "cpu-demo.yaml"
@@ -61,26 +61,30 @@ def first_batch(trainer: Trainer) -> TrainBatch:
     return TrainBatch.from_rollout(rollout, torch.zeros(len(rollout)))
 
 
+def response_log_softmax(trainer: Trainer, sub: TrainBatch) -> torch.Tensor:
+    """``(rows, response, vocabulary)`` log-softmax at the sampling temperature, as ``token_log_probs`` computes it."""
+    hidden = _response_hidden(trainer.model, sub.input_ids, sub.attention_mask, sub.response_length)
+    logits = _logits(trainer.model, hidden.reshape(-1, hidden.shape[-1]), trainer.config.temperature)
+    return torch.log_softmax(logits, dim=-1).view(*hidden.shape[:2], -1)
+
+
 @torch.no_grad()
 def scored(trainer: Trainer, batch: TrainBatch, groups: list[torch.Tensor], reference: Trainer | None = None):
     """Log-probs and entropies of every row, micro-batch by micro-batch over ``groups`` of rows as the trainer
     forms them; with ``reference``, also per-token TV distance to it and top-1 agreement."""
     shape = batch.old_log_probs.shape
     log_probs, entropy, tv, top1 = (torch.zeros(shape) for _ in range(4))
-    temperature = trainer.config.temperature
     for group in groups:
         for micro in batch.micro_batches(group, trainer.config.micro_batch_tokens):
             sub = batch.select(micro, trainer.device)
             width = sub.response_length
             with trainer.precision.autocast():
-                logits = _response_logits(trainer.model, sub.input_ids, sub.attention_mask, width)
-            log_softmax = torch.log_softmax(logits.float() / temperature, dim=-1)
+                log_softmax = response_log_softmax(trainer, sub)
             targets = sub.input_ids[:, -width:, None]
             log_probs[micro, :width] = log_softmax.gather(-1, targets)[..., 0]
             entropy[micro, :width] = -(log_softmax.exp() * log_softmax).sum(-1)
             if reference is not None:
-                ref_logits = _response_logits(reference.model, sub.input_ids, sub.attention_mask, width)
-                ref = torch.log_softmax(ref_logits.float() / temperature, dim=-1)
+                ref = response_log_softmax(reference, sub)
                 tv[micro, :width] = 0.5 * (log_softmax.exp() - ref.exp()).abs().sum(-1)
                 top1[micro, :width] = (log_softmax.argmax(-1) == ref.argmax(-1)).float()
     return log_probs, entropy, tv, top1
@@ -91,8 +95,7 @@ def lora_gradient(trainer: Trainer, batch: TrainBatch, rows: torch.Tensor) -> to
     trainer.model.zero_grad(set_to_none=True)
     sub = batch.select(rows, trainer.device)
     with trainer.precision.autocast():
-        logits = _response_logits(trainer.model, sub.input_ids, sub.attention_mask, sub.response_length)
-    log_softmax = torch.log_softmax(logits.float() / trainer.config.temperature, dim=-1)
+        log_softmax = response_log_softmax(trainer, sub)
     log_probs = log_softmax.gather(-1, sub.input_ids[:, -sub.response_length :, None])[..., 0]
     ((log_probs * sub.response_mask).sum() / sub.response_mask.sum()).backward()
     return torch.cat([p.grad.flatten() for p in trainer.model.parameters() if p.requires_grad])

@@ -132,3 +132,27 @@ def test_the_lm_head_sees_contiguous_hidden_states(policy):
     finally:
         hook.remove()
     assert len(seen) >= 4 and all(seen)
+
+
+@pytest.mark.parametrize("entropy_grad", [False, True])
+def test_log_probs_in_chunks_equal_one_pass_in_value_and_gradient(policy, entropy_grad):
+    """The output layer and log-softmax run a few tokens at a time, recomputed in the backward pass."""
+    model, tokenizer = policy
+    rows = [c for c in CONVERSATIONS for _ in range(2)]
+    rollout = generate(model, tokenizer, rows, SamplingParams(1.0, 1.0, 9), generator=torch.Generator().manual_seed(2))
+    ids = torch.cat([rollout.prompt_ids, rollout.response_ids], 1)
+    mask = torch.cat([rollout.prompt_mask, rollout.response_mask], 1)
+    width, valid = rollout.response_ids.shape[1], rollout.response_mask.bool()
+    results = []
+    for chunk_tokens in (ids.numel(), 5):  # one chunk, then chunks of 5 tokens
+        model.zero_grad()
+        options = {"temperature": 0.7, "with_entropy": True, "entropy_grad": entropy_grad, "chunk_tokens": chunk_tokens}
+        log_probs, entropy = token_log_probs(model, ids, mask, width, **options)
+        loss = (log_probs * valid).sum() + ((entropy * valid).sum() if entropy_grad else 0)
+        loss.backward()
+        assert entropy.requires_grad == entropy_grad
+        results.append((log_probs.detach(), entropy.detach(), [p.grad.clone() for p in model.parameters()]))
+    torch.testing.assert_close(results[0][0], results[1][0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(results[0][1], results[1][1], atol=0, rtol=1e-6)
+    for whole, chunked in zip(results[0][2], results[1][2], strict=True):
+        torch.testing.assert_close(whole, chunked, atol=1e-6, rtol=1e-4)

@@ -226,48 +226,70 @@ def distinct_rows(tokens: Tensor) -> tuple[Tensor, Tensor]:
     return first_rows, torch.tensor(index_of_row, device=tokens.device)
 
 
-def _response_logits(model, input_ids: Tensor, attention_mask: Tensor, response_length: int) -> Tensor:
-    """Logits predicting each of the last ``response_length`` tokens, ``(batch, response_length, vocab)``.
+def _response_hidden(model, input_ids: Tensor, attention_mask: Tensor, response_length: int) -> Tensor:
+    """The last hidden states that predict each of the last ``response_length`` tokens, ``(batch, length, hidden)``.
 
     When rows share a prompt, each distinct prompt runs once and its key/value cache is indexed out to its rows
     before the responses run on top of it. Autograd flows through the cache, so values and gradients equal those of
-    one forward pass per row, at a fraction of the cost (the prompt is often most of a row's tokens).
+    one forward pass per row, at a fraction of the cost (the prompt is often most of a row's tokens). The output layer
+    is left to ``token_log_probs``, which applies it a chunk of tokens at a time.
     """
+    decoder = model.get_decoder()
     prompt_width = input_ids.shape[1] - response_length
     positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     first_rows, expand = distinct_rows(input_ids[:, :prompt_width])
     checkpointing = getattr(model, "is_gradient_checkpointing", False)  # incompatible with a cache in training
     if len(first_rows) == len(input_ids) or prompt_width == 0 or checkpointing:
-        logits = model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=positions,
-            use_cache=False,
-            logits_to_keep=last_positions(response_length + 1, input_ids.shape[1], input_ids.device),
-        ).logits
-        return logits[:, :-1]
+        hidden = decoder(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=False
+        ).last_hidden_state
+        return hidden[:, -response_length - 1 : -1]
     cache = DynamicCache()
     prompt = slice(0, prompt_width)
-    first_logits = model(
+    first = decoder(
         input_ids=input_ids[first_rows, prompt],
         attention_mask=attention_mask[first_rows, prompt],
         position_ids=positions[first_rows, prompt],
         past_key_values=cache,
         use_cache=True,
-        logits_to_keep=last_positions(1, prompt_width, input_ids.device),
-    ).logits[expand]
+    ).last_hidden_state[:, -1:][expand]
     cache.batch_select_indices(expand)
     response_positions = (
         positions[:, prompt_width - 1 : prompt_width] + 1 + torch.arange(response_length, device=input_ids.device)
     )
-    rest = model(
+    rest = decoder(
         input_ids=input_ids[:, prompt_width:],
         attention_mask=attention_mask,
         position_ids=response_positions,
         past_key_values=cache,
         use_cache=True,
-    ).logits
-    return torch.cat([first_logits, rest[:, :-1]], dim=1)
+    ).last_hidden_state
+    return torch.cat([first, rest[:, :-1]], dim=1)
+
+
+def _logits(model, hidden: Tensor, temperature: float) -> Tensor:
+    """Float32 logits of ``hidden`` (its rows contiguous) through the model's output layer, divided by
+    ``temperature``, with the final soft-capping of models that have one (Gemma 2)."""
+    logits = model.get_output_embeddings()(hidden).float()
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    if temperature > 0 and temperature != 1:  # dividing by 1 changes nothing and costs a pass over the vocabulary
+        logits = logits / temperature
+    return logits
+
+
+def _scores(model, hidden: Tensor, targets: Tensor, temperature: float, entropy: bool, entropy_grad: bool):
+    """Log-probabilities of ``targets`` and (optionally) the entropies, for rows of ``hidden``."""
+    log_softmax = torch.log_softmax(_logits(model, hidden, temperature), dim=-1)
+    log_probs = log_softmax.gather(-1, targets[:, None])[:, 0]
+    if not entropy:
+        return log_probs, None
+    with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+        return log_probs, -(log_softmax.exp() * log_softmax).sum(-1)
+
+
+LOGIT_CHUNK_TOKENS = 1024  # tokens whose (tokens x vocabulary) logits exist at once: 201 MB in float32 for SmolLM2
 
 
 def token_log_probs(
@@ -279,22 +301,35 @@ def token_log_probs(
     temperature: float = 1.0,
     with_entropy: bool = False,
     entropy_grad: bool = False,
+    chunk_tokens: int = LOGIT_CHUNK_TOKENS,
 ) -> tuple[Tensor, Tensor | None]:
     """Log-probabilities (and optionally entropies) of the last ``response_length`` tokens of each row.
 
     ``input_ids`` is prompt + response (prompt left-padded, response right-padded); logits are divided by
     ``temperature`` as during sampling. Returns ``(batch, response_length)`` tensors; the entropy is that of the
     full next-token distribution, without gradient unless ``entropy_grad`` (for an entropy bonus). Rows that share
-    a prompt (a group) share its forward pass, gradient included (``_response_logits``).
+    a prompt (a group) share its forward pass, gradient included (``_response_hidden``).
+
+    The output layer and the log-softmax run ``chunk_tokens`` tokens at a time, and under autograd each chunk is
+    recomputed in the backward pass instead of kept (activation checkpointing), so the whole micro-batch's
+    ``(tokens x vocabulary)`` logits never exist at once: the same values and gradients in a fraction of the memory.
     """
-    logits = _response_logits(model, input_ids, attention_mask, response_length).float()
-    if temperature > 0 and temperature != 1:  # dividing by 1 changes nothing and costs a pass over the vocabulary
-        logits = logits / temperature
-    log_softmax = torch.log_softmax(logits, dim=-1)
-    targets = input_ids[:, -response_length:]
-    log_probs = log_softmax.gather(-1, targets[..., None])[..., 0]
+    hidden = _response_hidden(model, input_ids, attention_mask, response_length)
+    rows, width = hidden.shape[:2]
+    flat_hidden = hidden.reshape(rows * width, -1)  # a copy, contiguous: the output layer's matmul wants it
+    targets = input_ids[:, -response_length:].reshape(-1)
+    checkpointed = torch.is_grad_enabled() and flat_hidden.requires_grad
+    log_probs, entropies = [], []
+    for start in range(0, len(targets), chunk_tokens):
+        chunk = (model, flat_hidden[start : start + chunk_tokens], targets[start : start + chunk_tokens])
+        options = (temperature, with_entropy, entropy_grad)
+        if checkpointed:
+            scores = torch.utils.checkpoint.checkpoint(_scores, *chunk, *options, use_reentrant=False)
+        else:
+            scores = _scores(*chunk, *options)
+        log_probs.append(scores[0])
+        entropies.append(scores[1])
+    log_probs = torch.cat(log_probs).view(rows, width)
     if not with_entropy:
         return log_probs, None
-    with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
-        entropy = -(log_softmax.exp() * log_softmax).sum(-1)
-    return log_probs, entropy
+    return log_probs, torch.cat(entropies).view(rows, width)

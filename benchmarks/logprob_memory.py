@@ -1,0 +1,75 @@
+"""Peak memory of one training forward + backward through ``token_log_probs``, logits in chunks or all at once.
+
+    .venv/bin/python benchmarks/logprob_memory.py                       # micro-batches of 2048 and 8192 tokens
+    .venv/bin/python benchmarks/logprob_memory.py --tokens 8192 --response 200
+
+SmolLM2-135M-Instruct with LoRA r16, as the ALFWorld CPU preset trains it (behaviour cloning and RL): a micro-batch of
+``--tokens`` tokens in rows of ``--prompt`` + ``--response`` random tokens, the response's log-probabilities and
+entropies, then the backward pass of their sum. Each measurement runs in a fresh process and reports the growth of its
+peak resident memory over the loaded model (``ru_maxrss``), with the logits ``LOGIT_CHUNK_TOKENS`` at a time
+(today) and all at once (``chunk_tokens`` larger than the micro-batch: what grpokit did before).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+
+
+def measure(tokens: int, prompt: int, response: int, chunk_tokens: int, dtype: str) -> dict[str, float]:
+    from grpokit.models import LoraSettings, Precision, load_policy
+    from grpokit.rollout import token_log_probs
+
+    model, _ = load_policy("smollm2-135m-instruct", dtype=dtype, device="cpu", lora=LoraSettings(r=16))
+    rows = max(tokens // (prompt + response), 1)
+    ids = torch.randint(100, 40000, (rows, prompt + response), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    with Precision.resolve(dtype, "cpu").autocast():
+        log_probs, entropy = token_log_probs(
+            model, ids, mask, response, temperature=0.6, with_entropy=True, chunk_tokens=chunk_tokens
+        )
+    (log_probs.sum() + entropy.sum()).backward()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"rows": rows, "peak_gib": (peak - loaded) / 2**20, "seconds": time.perf_counter() - started}
+
+
+def main() -> None:
+    from grpokit.rollout import LOGIT_CHUNK_TOKENS
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tokens", type=int, nargs="+", default=[2048, 8192])
+    parser.add_argument("--prompt", type=int, default=200)
+    parser.add_argument("--response", type=int, default=56)
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)  # tokens, chunk_tokens
+    args = parser.parse_args()
+    if args.child:
+        tokens, chunk = args.child
+        print(json.dumps(measure(tokens, args.prompt, args.response, chunk, args.dtype)))
+        return
+    print(f"rows of {args.prompt} + {args.response} tokens, {args.dtype}; growth of peak memory over the loaded model")
+    print("| micro-batch tokens | rows | logits in chunks of 1024 tokens | all at once | seconds (chunks / at once) |")
+    print("| --- | --- | --- | --- | --- |")
+    for tokens in args.tokens:
+        runs = []
+        for chunk in (LOGIT_CHUNK_TOKENS, 10**9):
+            command = [sys.executable, __file__, "--child", str(tokens), str(chunk)]
+            command += ["--prompt", str(args.prompt), "--response", str(args.response), "--dtype", args.dtype]
+            runs.append(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout))
+        print(
+            f"| {tokens} | {runs[0]['rows']} | {runs[0]['peak_gib']:.2f} GiB | {runs[1]['peak_gib']:.2f} GiB "
+            f"| {runs[0]['seconds']:.1f} / {runs[1]['seconds']:.1f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
