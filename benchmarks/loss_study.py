@@ -22,7 +22,7 @@ seconds per step.
 
 The bf16 study's bf16 arms run under ``benchmarks/bf16_emulation.py`` on a CPU without native bf16 (bf16 matrix
 products computed as float32 products of the bf16 operands, rounded to bf16: torch's own bf16 kernels there take
-~20x float32). Its table adds each arm minus ``float32`` seed by seed (a study's ``baseline``).
+~20x float32). Its table adds each bf16 arm minus its float32 arm seed by seed (a study's ``baselines``).
 
 The DynaMO study changes two things for every arm, its baseline included: the training set is 24 problems, so each
 prompt comes back every 4 steps and has a success history to allocate by (with the main job's 2,000 problems no
@@ -65,7 +65,7 @@ class Study:
     curve: tuple[str, str]  # the per-step metric plotted for each arm: (metrics key, axis label)
     doc: Path  # docs/<name>: the .md whose table is replaced and the .png beside it
     shared: list[str] = field(default_factory=list)  # overrides for every arm, baseline included
-    baseline: str | None = None  # the arm every other arm is compared with seed by seed (paired differences)
+    baselines: dict[str, str] = field(default_factory=dict)  # arm -> the arm it is compared with, seed by seed
 
 
 STUDIES = {
@@ -129,10 +129,11 @@ STUDIES = {
                 "model.dtype=bfloat16",
                 "model.float32_lm_head=false",
                 "recompute_old_log_probs=false",
+                "model.float32_lora_sum=false",
             ],
-            "bf16 fixed": ["model.dtype=bfloat16"],
-            "bf16, float32 lm_head only": ["model.dtype=bfloat16", "recompute_old_log_probs=false"],
-            "bf16, recomputed pi_old only": ["model.dtype=bfloat16", "model.float32_lm_head=false"],
+            "bf16 fixed": ["model.dtype=bfloat16", "model.float32_lora_sum=false"],
+            "float32 (amendment)": ["model.dtype=float32"],
+            "bf16 fully fixed": ["model.dtype=bfloat16"],
         },
         averages={
             "entropy": "train/entropy",
@@ -141,7 +142,11 @@ STUDIES = {
         },
         curve=("reward/accuracy", "training accuracy"),
         doc=REPO / "docs" / "studies" / "bf16-study",
-        baseline="float32",
+        baselines={
+            "bf16 before the fix": "float32",
+            "bf16 fixed": "float32",
+            "bf16 fully fixed": "float32 (amendment)",
+        },
     ),
 }
 
@@ -207,9 +212,9 @@ def report(study: Study, root: Path) -> str | None:
     columns = [*study.averages, "s/step"]
     over = ", ".join(map(str, shared)) or "none"
     header = ["arm", "gain by seed (± paired SE), points", f"mean gain ± SE over seeds {over}", "accuracy after"]
-    baseline = study.baseline if study.baseline in done else None
-    if baseline:
-        header += [f"minus {baseline} by seed", "mean difference ± SE"]
+    baselines = {arm: base for arm, base in study.baselines.items() if arm in done and base in done}
+    if baselines:
+        header += ["minus its baseline, by seed", "mean difference ± SE"]
     header += columns
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     curves = {}
@@ -223,9 +228,13 @@ def report(study: Study, root: Path) -> str | None:
         gains = [100 * r["gain"] for r in rows]
         cells = [arm, per_seed, with_se(gains)]
         cells += [f"{mean([100 * r['after'] for r in rows]):.1f}%"]
-        if baseline:
-            paired = {s: 100 * (r["gain"] - runs_of[baseline][s]["gain"]) for s, r in runs.items() if s in shared}
-            cells += [", ".join(f"{s}: {d:+.1f}" for s, d in paired.items()), with_se(list(paired.values()))]
+        if baselines and arm in baselines:
+            base = runs_of[baselines[arm]]
+            paired = {s: 100 * (r["gain"] - base[s]["gain"]) for s, r in runs.items() if s in shared}
+            by_seed = ", ".join(f"{s}: {d:+.1f}" for s, d in paired.items())
+            cells += [f"{baselines[arm]}: {by_seed}", with_se(list(paired.values()))]
+        elif baselines:
+            cells += ["", ""]
         cells += [cell(name, mean([r[name] for r in rows])) for name in columns]
         lines.append("| " + " | ".join(cells) + " |")
         if rows:

@@ -15,7 +15,9 @@ def tiny(*overrides: str):
     return load_config(REPO / "configs" / "tiny-test.yaml", list(overrides))
 
 
-@pytest.mark.parametrize("preset", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))
+@pytest.mark.parametrize(
+    "preset", sorted(str(p.relative_to(REPO / "configs")) for p in (REPO / "configs").rglob("*.yaml"))
+)
 def test_every_preset_is_valid(preset):
     config = load_config(REPO / "configs" / preset)
     config.model.device = "cpu"  # the GPU presets are checked where CUDA is

@@ -52,6 +52,12 @@ class ModelConfig:
         "rounded to bf16 (MiniMax-M1, arXiv 2506.13585); no effect in float32",
         True,
     )
+    float32_lora_sum: bool = _help(
+        "under bf16 compute, add each LoRA branch to its frozen layer's output in float32 (the residual stream then "
+        "stays float32): in bf16 an update smaller than half a bf16 step of the output is rounded away "
+        "(docs/precision.md); no effect in float32 or without LoRA",
+        True,
+    )
     device: str = _help("auto (CUDA when present), cpu or cuda[:N]", "auto")
     lora_r: int = _help("LoRA rank; 0 trains the full model", 0)
     lora_alpha: int = _help("LoRA alpha", 32)

@@ -118,6 +118,33 @@ class Float32Linear(torch.nn.Linear):
             return torch.nn.functional.linear(hidden.float(), self.weight.float(), bias)
 
 
+class Float32OutputLinear(torch.nn.Linear):
+    """A linear layer computed as usual (in bf16 under autocast) whose output is upcast to float32.
+
+    For the frozen base layers under LoRA: peft adds the adapter's branch to the base layer's output and casts the
+    sum to that output's dtype. A bf16 output sits exactly on the bf16 grid, so an adapter contribution smaller than
+    half a bf16 step (about 0.2% of the output) rounds back to it: early in training, when the adapters are small,
+    most of an update never reaches the forward pass (after the main job's first step the bf16 log-probabilities had
+    moved 44% as far as float32's; ``benchmarks/precision_update.py``). With a float32 output the sum, and the
+    residual stream it feeds, stay float32, and the next matrix product rounds the whole activation, not the update.
+    """
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return super().forward(hidden).float()
+
+
+def float32_lora_sums(model) -> int:
+    """Give every LoRA-adapted layer of ``model`` a ``Float32OutputLinear`` base layer in place; returns how many."""
+    from peft.tuners.lora import LoraLayer
+
+    adapted = [m.base_layer for m in model.modules() if isinstance(m, LoraLayer)]
+    for base in adapted:
+        if type(base) is not torch.nn.Linear:
+            raise TypeError(f"float32_lora_sum needs nn.Linear base layers; this model has {type(base).__name__}")
+        base.__class__ = Float32OutputLinear
+    return len(adapted)
+
+
 def float32_output_layer(model) -> None:
     """Make ``model``'s output layer a ``Float32Linear`` in place (same parameters, same state dict, ties kept)."""
     head = model.get_output_embeddings()
@@ -234,6 +261,7 @@ def load_policy(
     lora: LoraSettings | None = None,
     seed: int = 0,
     float32_lm_head: bool = True,
+    float32_lora_sum: bool = True,
 ):
     """Load ``(model, tokenizer)`` from a built-in name, a local directory or a hub id.
 
@@ -242,7 +270,8 @@ def load_policy(
     whether or not this call first converted the built-in SmolLM2, whose conversion draws random numbers). Every
     trainable weight is float32 (master weights, see ``Precision``); ``dtype`` (the compute dtype, see
     ``resolve_dtype``) is the storage dtype only of the frozen base weights under LoRA, whose adapters peft keeps in
-    float32.
+    float32. With ``float32_lm_head`` the output layer computes its logits in float32 (``Float32Linear``); with
+    ``float32_lora_sum`` each adapted layer adds its LoRA branch in float32 (``Float32OutputLinear``).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -286,6 +315,8 @@ def load_policy(
                 task_type="CAUSAL_LM",
             ),
         )
+        if float32_lora_sum:
+            float32_lora_sums(model)
     model.to(torch_device)
     model.train()
     return model, tokenizer

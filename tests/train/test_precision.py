@@ -198,3 +198,30 @@ def test_an_output_layer_that_is_not_linear_is_refused():
     model.set_output_embeddings(torch.nn.Sequential(model.get_output_embeddings()))
     with pytest.raises(TypeError, match=r"float32_lm_head needs an nn\.Linear output layer; this model has Sequential"):
         float32_output_layer(model)
+
+
+@pytest.mark.parametrize("float32_lora_sum", [True, False])
+def test_a_small_lora_update_reaches_a_bf16_forward_pass_only_when_added_in_float32(float32_lora_sum):
+    """An adapted layer whose LoRA branch is a small fraction of its output: under bf16 autocast the layer's output
+    moves by the branch when peft adds it in float32; added in bf16, to a bf16 output that sits on the bf16 grid, it
+    mostly rounds away."""
+    from grpokit.models import Float32OutputLinear, LoraSettings
+
+    model, _ = load_policy(
+        "tiny-random", dtype="bfloat16", device="cpu", lora=LoraSettings(r=4), float32_lora_sum=float32_lora_sum
+    )
+    layer = model.base_model.model.model.layers[0].mlp.down_proj
+    assert isinstance(layer.base_layer, Float32OutputLinear) == float32_lora_sum
+    hidden = torch.randn(16, layer.in_features, generator=torch.Generator().manual_seed(0))
+    bf16 = Precision.resolve("bfloat16", "cpu")
+    with torch.no_grad():
+        with bf16.autocast():  # one region per pass: autocast keeps its bf16 copies of the weights until it exits
+            before = layer(hidden).float()
+        layer.lora_B["default"].weight.fill_(1e-4)  # B was 0: the branch is now A x summed, times 1e-4 and scaling
+        with bf16.autocast():
+            after = layer(hidden).float()
+        with bf16.autocast():
+            branch = (layer.lora_B["default"](layer.lora_A["default"](hidden)) * layer.scaling["default"]).float()
+    assert branch.abs().max() < 0.01 * before.abs().max()
+    moved = (after - before).abs() > 0.5 * branch.abs()
+    assert (moved.float().mean() > 0.9) == float32_lora_sum, moved.float().mean()

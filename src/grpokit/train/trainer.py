@@ -163,6 +163,7 @@ class Trainer:
             lora=lora,
             seed=config.seed,
             float32_lm_head=model_config.float32_lm_head,
+            float32_lora_sum=model_config.float32_lora_sum,
         )
         if model_config.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
