@@ -51,7 +51,15 @@ from grpokit.train.logger import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 EPS = "eps_low: 0.2, eps_high: 0.2"
-PERCENT = {"clip low", "clip high", "mixed groups", "train success", "singleton anchors"}
+PERCENT = {
+    "clip low",
+    "clip high",
+    "mixed groups",
+    "train success",
+    "singleton anchors",
+    "rollouts on mastered",
+    "rollouts on unsolved",
+}
 MARKERS = ("<!-- table -->\n", "<!-- /table -->")
 
 
@@ -66,6 +74,8 @@ class Study:
     doc: Path  # docs/<name>: the .md whose table is replaced and the .png beside it
     shared: list[str] = field(default_factory=list)  # overrides for every arm, baseline included
     baselines: dict[str, str] = field(default_factory=dict)  # arm -> the arm it is compared with, seed by seed
+    maxima: dict[str, str] = field(default_factory=dict)  # column -> per-step metrics key, its largest value in a run
+    collapse: bool = False  # count the runs that collapse: held-out gain < 0, or training reward ends below its start
 
 
 STUDIES = {
@@ -121,6 +131,52 @@ STUDIES = {
         doc=REPO / "docs" / "credit-study",
         shared=["steps=24", "eval.problems=32", "eval.base_problems=0"],  # the preset as the study ran (2026-12-04)
     ),
+    "dgpo-offpolicy": Study(
+        config=REPO / "configs" / "studies" / "dgpo-offpolicy.yaml",
+        arms={
+            "ppo (GRPO clip)": ["loss=ppo", f"loss_params={{{EPS}}}"],
+            "ppo clip-higher": ["loss=ppo", "loss_params={eps_low: 0.2, eps_high: 0.28}"],
+            "cispo": ["loss=cispo", "loss_params={eps_high: 0.2}"],
+            "gppo": ["loss=gppo", f"loss_params={{{EPS}}}"],
+            "sapo": ["loss=sapo", "loss_params={}"],
+            "dgpo n=1 m=2": ["loss=dgpo", f"loss_params={{{EPS}, n: 1, m: 2}}"],
+            "dgpo n=2 m=4": ["loss=dgpo", f"loss_params={{{EPS}, n: 2, m: 4}}"],
+        },
+        averages={
+            "entropy": "train/entropy",
+            "clip low": "loss/clipfrac_low",
+            "clip high": "loss/clipfrac_high",
+        },
+        curve=("train/entropy", "policy entropy"),
+        doc=REPO / "docs" / "studies" / "dgpo-offpolicy",
+        baselines=dict.fromkeys(
+            ("ppo clip-higher", "cispo", "gppo", "sapo", "dgpo n=1 m=2", "dgpo n=2 m=4"), "ppo (GRPO clip)"
+        ),
+        maxima={"max |g|": "train/grad_norm"},
+        collapse=True,
+    ),
+    "dynamo-mixed": Study(
+        config=REPO / "configs" / "studies" / "dynamo-mixed.yaml",
+        arms={
+            "uniform": [],
+            "official": ["allocation.enabled=true", "allocation.rule=official"],
+            "neyman": ["allocation.enabled=true", "allocation.rule=neyman"],
+            "neyman + modulation": ["allocation.enabled=true", "allocation.rule=neyman", "modulation.enabled=true"],
+        },
+        averages={
+            "mixed groups": "reward/mixed_groups",
+            "Σp(1-p)/n": "allocation/bernoulli_variance",
+            "uniform Σp(1-p)/n": "allocation/bernoulli_variance_uniform",
+            "optimal Σp(1-p)/n": "allocation/bernoulli_variance_optimal",
+            "rollouts on mastered": "allocation/rollouts_mastered",
+            "rollouts on unsolved": "allocation/rollouts_unsolved",
+            "entropy": "train/entropy",
+        },
+        curve=("allocation/bernoulli_variance", "Σ p(1-p)/n"),
+        doc=REPO / "docs" / "studies" / "dynamo-mixed",
+        baselines={"official": "uniform", "neyman": "uniform", "neyman + modulation": "uniform"},
+        collapse=True,
+    ),
     "bf16": Study(
         config=REPO / "configs" / "cpu-demo.yaml",
         arms={
@@ -175,11 +231,17 @@ def mean(values: list[float]) -> float:
     return sum(finite) / len(finite) if finite else math.nan
 
 
-def summarise(run_dir: Path, averages: dict[str, str], curve: str) -> dict[str, float]:
+def summarise(run_dir: Path, study: Study) -> dict[str, float]:
     summary = json.loads((run_dir / "eval.json").read_text())
     steps = [row for row in read_metrics(run_dir) if "time/step_s" in row]
     out = {"gain": summary["gain"], "gain_se": summary["gain_se"], "after": summary["accuracy_after"]}
-    out.update({name: mean([row.get(key, math.nan) for row in steps]) for name, key in averages.items()})
+    out.update({name: mean([row.get(key, math.nan) for row in steps]) for name, key in study.averages.items()})
+    for name, key in study.maxima.items():
+        values = [row[key] for row in steps if isinstance(row.get(key), int | float) and math.isfinite(row[key])]
+        out[name] = max(values, default=math.nan)
+    rewards = [row.get("reward/mean", math.nan) for row in steps]
+    out["collapsed"] = float(summary["gain"] < 0 or mean(rewards[-3:]) < mean(rewards[:1]))
+    curve = study.curve[0]
     out["s/step"] = statistics.median(row["time/step_s"] for row in steps)  # robust to a step that waited
     out["curve"] = [row.get(curve, math.nan) for row in steps]
     return out
@@ -209,19 +271,16 @@ def report(study: Study, root: Path) -> str | None:
     if not done:
         return None
     shared = sorted(set.intersection(*(set(seeds) for seeds in done.values())))
-    columns = [*study.averages, "s/step"]
+    columns = [*study.averages, *study.maxima, "s/step"]
     over = ", ".join(map(str, shared)) or "none"
     header = ["arm", "gain by seed (± paired SE), points", f"mean gain ± SE over seeds {over}", "accuracy after"]
     baselines = {arm: base for arm, base in study.baselines.items() if arm in done and base in done}
     if baselines:
         header += ["minus its baseline, by seed", "mean difference ± SE"]
-    header += columns
+    header += columns + (["collapsed runs"] if study.collapse else [])
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     curves = {}
-    runs_of = {
-        arm: {s: summarise(root / slug(arm) / f"seed{s}", study.averages, study.curve[0]) for s in seeds}
-        for arm, seeds in done.items()
-    }
+    runs_of = {arm: {s: summarise(root / slug(arm) / f"seed{s}", study) for s in seeds} for arm, seeds in done.items()}
     for arm, runs in runs_of.items():
         per_seed = ", ".join(f"{s}: {100 * r['gain']:+.1f} ± {100 * r['gain_se']:.1f}" for s, r in runs.items())
         rows = [runs[s] for s in shared]
@@ -236,6 +295,9 @@ def report(study: Study, root: Path) -> str | None:
         elif baselines:
             cells += ["", ""]
         cells += [cell(name, mean([r[name] for r in rows])) for name in columns]
+        if study.collapse:
+            collapsed = [str(s) for s, r in runs.items() if r["collapsed"]]
+            cells.append(f"{len(collapsed)} of {len(runs)}" + (f" (seeds {', '.join(collapsed)})" if collapsed else ""))
         lines.append("| " + " | ".join(cells) + " |")
         if rows:
             curves[arm] = [r["curve"] for r in rows]

@@ -1,6 +1,6 @@
 """Where bf16 compute departs from float32 on the main job's first batch, measured on the same tokens.
 
-    .venv/bin/python benchmarks/precision_mismatch.py                 # the four arms below, seed 0
+    .venv/bin/python benchmarks/precision_mismatch.py                 # the five arms below, seed 0
     .venv/bin/python benchmarks/precision_mismatch.py --seed 2 --gradient-rows 0
     .venv/bin/python benchmarks/precision_mismatch.py --emulate-bf16     # bf16 products as in bf16_emulation.py
 
@@ -9,8 +9,9 @@ sampler, its trainer and a float32 reference then score the same tokens with the
 
 * ``float32``: float32 weights and compute (the reference itself: its rows compare the sampler with the trainer);
 * ``bf16 weights, float32 compute``: the frozen base rounded to bf16, computed in float32 (weight rounding alone);
-* ``bf16, bf16 lm_head``: bf16 compute under autocast with the output layer in bf16 (grpokit before the fix);
-* ``bf16, float32 lm_head``: bf16 compute with the output layer and the log-softmax in float32 (the fix).
+* ``bf16 before the fix``: bf16 compute under autocast, the output layer in bf16, LoRA branches added in bf16;
+* ``bf16, float32 lm_head``: the output layer and the log-softmax in float32, LoRA branches still added in bf16;
+* ``bf16 with the fix``: grpokit's defaults, the output layer in float32 and LoRA branches added in float32.
 
 Columns: the sampler's log-probabilities (KV-cache decoding) against the trainer's forward pass over the first
 update's micro-batches, as importance ratios of the first update when ``recompute_old_log_probs: false``; the same for
@@ -39,8 +40,9 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs" / "cpu-demo.yaml"
 ARMS = {
     "float32": ["model.dtype=float32"],
     "bf16 weights, float32 compute": ["model.dtype=bfloat16"],  # then computed in float32 (see build)
-    "bf16, bf16 lm_head": ["model.dtype=bfloat16", "model.float32_lm_head=false"],
-    "bf16, float32 lm_head": ["model.dtype=bfloat16"],
+    "bf16 before the fix": ["model.dtype=bfloat16", "model.float32_lm_head=false", "model.float32_lora_sum=false"],
+    "bf16, float32 lm_head": ["model.dtype=bfloat16", "model.float32_lora_sum=false"],
+    "bf16 with the fix": ["model.dtype=bfloat16"],
 }
 
 

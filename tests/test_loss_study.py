@@ -9,12 +9,20 @@ from tests.helpers import load_benchmark
 loss_study = load_benchmark("loss_study")
 
 
-def finished_run(run_dir: Path, gain: float, after: float, success: float) -> None:
+def finished_run(run_dir: Path, gain: float, after: float, success: float, rewards=(0.1, 0.2)) -> None:
     run_dir.mkdir(parents=True)
     summary = {"gain": gain, "gain_se": 0.1, "accuracy_after": after}
     (run_dir / "eval.json").write_text(json.dumps(summary))
     steps = [
-        {"step": s, "time/step_s": 60.0, "agent/success": success, "agent/singleton_anchor_share": 0.1} for s in (1, 2)
+        {
+            "step": s,
+            "time/step_s": 60.0,
+            "agent/success": success,
+            "agent/singleton_anchor_share": 0.1,
+            "reward/mean": reward,
+            "train/grad_norm": 1.0 + s,
+        }
+        for s, reward in enumerate(rewards, start=1)
     ]
     (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(row) for row in steps))
 
@@ -50,3 +58,28 @@ def test_report_reads_every_finished_seed_and_averages_over_shared_seeds(tmp_pat
 def test_report_without_finished_runs_is_none(tmp_path):
     study = replace(loss_study.STUDIES["credit"], doc=tmp_path / "credit-study")
     assert loss_study.report(study, tmp_path / "runs") is None
+
+
+def test_report_pairs_each_arm_with_its_baseline_and_counts_collapsed_runs(tmp_path):
+    study = replace(
+        loss_study.STUDIES["credit"],
+        doc=tmp_path / "credit-study",
+        baselines={"GiGPO": "GRPO"},
+        maxima={"max |g|": "train/grad_norm"},
+        collapse=True,
+    )
+    root = tmp_path / "runs"
+    for seed, gain in [(0, 0.2), (1, -0.1)]:
+        finished_run(root / "GRPO" / f"seed{seed}", gain, after=0.5, success=0.5)
+    finished_run(root / "GiGPO" / "seed0", 0.3, after=0.6, success=0.25, rewards=(0.5, 0.4, 0.3, 0.2))
+    finished_run(root / "GiGPO" / "seed1", 0.2, after=0.6, success=0.25)
+
+    table = loss_study.report(study, root)
+
+    grpo, gigpo = row_of(table, "GRPO"), row_of(table, "GiGPO")
+    assert gigpo[4] == "GRPO: 0: +10.0, 1: +30.0" and gigpo[5] == "+20.0 ± 10.0"
+    assert grpo[4] == grpo[5] == ""
+    assert gigpo[-2] == "60"  # s/step
+    assert gigpo[-3] == "4" and grpo[-3] == "3"  # the largest gradient norm of a run, averaged over seeds
+    assert grpo[-1] == "1 of 2 (seeds 1)"  # held-out gain below 0
+    assert gigpo[-1] == "1 of 2 (seeds 0)"  # training reward ended below its start
