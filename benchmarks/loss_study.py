@@ -174,7 +174,7 @@ STUDIES = {
         },
         curve=("allocation/bernoulli_variance", "Σ p(1-p)/n"),
         doc=REPO / "docs" / "studies" / "dynamo-mixed",
-        baselines={"official": "uniform", "neyman": "uniform", "neyman + modulation": "uniform"},
+        baselines={"official": "uniform", "neyman": "uniform", "neyman + modulation": "neyman"},
         collapse=True,
     ),
     "bf16": Study(
@@ -190,6 +190,7 @@ STUDIES = {
             "bf16 fixed": ["model.dtype=bfloat16", "model.float32_lora_sum=false"],
             "float32 (amendment)": ["model.dtype=float32"],
             "bf16 fully fixed": ["model.dtype=bfloat16"],
+            "bf16 fully fixed, sampler's pi_old": ["model.dtype=bfloat16", "recompute_old_log_probs=false"],
         },
         averages={
             "entropy": "train/entropy",
@@ -202,6 +203,7 @@ STUDIES = {
             "bf16 before the fix": "float32",
             "bf16 fixed": "float32",
             "bf16 fully fixed": "float32 (amendment)",
+            "bf16 fully fixed, sampler's pi_old": "float32 (amendment)",
         },
     ),
 }

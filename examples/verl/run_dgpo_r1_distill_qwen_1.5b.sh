@@ -23,7 +23,7 @@ MODEL="${MODEL:-deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B}"
 TRAIN_FILES="${TRAIN_FILES:-$HOME/data/dapo-math-17k.parquet}"
 VAL_FILES="${VAL_FILES:-$HOME/data/aime-2024.parquet}"
 NGPUS="${NGPUS:-8}"
-DGPO_N="${DGPO_N:-1}"   # the README suggests n=2 for 1.5B models if more exploration is wanted
+DGPO_N="${DGPO_N:-1}"   # the DGPO authors' README suggests n=2 for 1.5B models if more exploration is wanted
 DGPO_M="${DGPO_M:-2}"
 
 python3 -m verl.trainer.main_ppo \

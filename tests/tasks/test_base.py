@@ -17,7 +17,7 @@ def test_every_task_is_registered():
 
 
 def test_an_unknown_task_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"unknown task 'gsm9k'; known: arithmetic, champ, jsonl, parquet"):
+    with pytest.raises(ValueError, match=r"unknown task 'gsm9k'; known: arithmetic, champ, jsonl, mixture, parquet"):
         make_task("gsm9k")
 
 
