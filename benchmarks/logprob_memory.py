@@ -1,13 +1,16 @@
 """Peak memory of one training forward + backward through ``token_log_probs``, logits in chunks or all at once.
 
     .venv/bin/python benchmarks/logprob_memory.py                       # micro-batches of 2048 and 8192 tokens
-    .venv/bin/python benchmarks/logprob_memory.py --tokens 8192 --response 200
+    .venv/bin/python benchmarks/logprob_memory.py --tokens 8192 --gradient-checkpointing
 
 SmolLM2-135M-Instruct with LoRA r16, as the ALFWorld CPU preset trains it (behaviour cloning and RL): a micro-batch of
 ``--tokens`` tokens in rows of ``--prompt`` + ``--response`` random tokens, the response's log-probabilities and
 entropies, then the backward pass of their sum. Each measurement runs in a fresh process and reports the growth of its
 peak resident memory over the loaded model (``ru_maxrss``), with the logits ``LOGIT_CHUNK_TOKENS`` at a time
-(today) and all at once (``chunk_tokens`` larger than the micro-batch: what grpokit did before).
+(today) and all at once (``chunk_tokens`` larger than the micro-batch: what grpokit did before), and with
+``--gradient-checkpointing`` the model's layers recomputed in the backward pass (``model.gradient_checkpointing``).
+Only the response's logits are computed either way, so at short responses the layers' activations, not the logits,
+set the peak.
 """
 
 from __future__ import annotations
@@ -22,11 +25,16 @@ import time
 import torch
 
 
-def measure(tokens: int, prompt: int, response: int, chunk_tokens: int, dtype: str) -> dict[str, float]:
+def measure(
+    tokens: int, prompt: int, response: int, chunk_tokens: int, dtype: str, checkpointing: bool
+) -> dict[str, float]:
     from grpokit.models import LoraSettings, Precision, load_policy
     from grpokit.rollout import token_log_probs
 
     model, _ = load_policy("smollm2-135m-instruct", dtype=dtype, device="cpu", lora=LoraSettings(r=16))
+    if checkpointing:
+        model.gradient_checkpointing_enable()
+    model.train()
     rows = max(tokens // (prompt + response), 1)
     ids = torch.randint(100, 40000, (rows, prompt + response), generator=torch.Generator().manual_seed(0))
     mask = torch.ones_like(ids)
@@ -49,13 +57,15 @@ def main() -> None:
     parser.add_argument("--prompt", type=int, default=200)
     parser.add_argument("--response", type=int, default=56)
     parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--gradient-checkpointing", action="store_true", help="recompute the layers in the backward")
     parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)  # tokens, chunk_tokens
     args = parser.parse_args()
     if args.child:
         tokens, chunk = args.child
-        print(json.dumps(measure(tokens, args.prompt, args.response, chunk, args.dtype)))
+        print(json.dumps(measure(tokens, args.prompt, args.response, chunk, args.dtype, args.gradient_checkpointing)))
         return
-    print(f"rows of {args.prompt} + {args.response} tokens, {args.dtype}; growth of peak memory over the loaded model")
+    layers = "layers recomputed in the backward" if args.gradient_checkpointing else "no gradient checkpointing"
+    print(f"rows of {args.prompt} + {args.response} tokens, {args.dtype}, {layers}; peak memory growth over the model")
     print("| micro-batch tokens | rows | logits in chunks of 1024 tokens | all at once | seconds (chunks / at once) |")
     print("| --- | --- | --- | --- | --- |")
     for tokens in args.tokens:
@@ -63,6 +73,7 @@ def main() -> None:
         for chunk in (LOGIT_CHUNK_TOKENS, 10**9):
             command = [sys.executable, __file__, "--child", str(tokens), str(chunk)]
             command += ["--prompt", str(args.prompt), "--response", str(args.response), "--dtype", args.dtype]
+            command += ["--gradient-checkpointing"] if args.gradient_checkpointing else []
             runs.append(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout))
         print(
             f"| {tokens} | {runs[0]['rows']} | {runs[0]['peak_gib']:.2f} GiB | {runs[1]['peak_gib']:.2f} GiB "
