@@ -301,3 +301,12 @@ def test_a_run_killed_in_its_first_rl_step_resumes_after_cloning(tmp_path, monke
 def test_eval_split_is_the_environments_split_even_with_eval_params(tmp_path):
     trainer = build_trainer(tiny_agent_config(tmp_path, "eval.params={}", "eval.split=valid"), quiet=True)
     assert trainer.eval_envs.get(1)[0].split == "valid"
+
+
+def test_every_seed_of_a_preset_plays_the_same_held_out_games_and_none_of_its_training_games(tmp_path):
+    trainers = [build_trainer(tiny_agent_config(tmp_path / f"s{seed}", f"seed={seed}"), quiet=True) for seed in (0, 3)]
+    assert trainers[0].eval_seeds == trainers[1].eval_seeds
+    assert len(set(trainers[0].eval_seeds)) == trainers[0].config.eval.problems
+    for trainer in trainers:
+        training = trainer._task_seeds(trainer.config.seed * 1_000_003, 1, 1000)
+        assert not set(training) & set(trainer.eval_seeds)

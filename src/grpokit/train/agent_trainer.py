@@ -55,7 +55,9 @@ class AgentTrainer(Trainer):
                 envs.get(1)
         with user_errors("eval"):
             self.eval_envs.get(1)
-        self.eval_seeds = [EVAL_SEED_OFFSET + self.config.seed * 1000 + i for i in range(self.config.eval.problems)]
+        # The split fixes the held-out games, not the run's seed: every run of a preset plays the same games, so runs
+        # (and seeds) compare on one game set. Seed 0's games are those of every run before this rule.
+        self.eval_seeds = [EVAL_SEED_OFFSET + i for i in range(self.config.eval.problems)]
 
     @property
     def eval_size(self) -> int:
