@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from statistics import mean
 
 from grpokit.train.logger import read_metrics
 
 BOUNDARY = ("loss/clipfrac_low", "loss/clipfrac_high")
 OBJECTIVE = tuple(f"allocation/bernoulli_variance{suffix}" for suffix in ("", "_uniform", "_optimal"))
-
-
-def mean(values: list[float]) -> float:
-    return sum(values) / len(values)
 
 
 def engagement(run_dir: Path) -> dict[str, float]:

@@ -78,23 +78,26 @@ class Study:
     collapse: bool = False  # count the runs that collapse: held-out gain < 0, or training reward ends below its start
 
 
+LOSS_ARMS = {  # each policy loss at eps 0.2 wherever it has one (CISPO: upper bound only; SAPO: its temperatures)
+    "ppo (GRPO clip)": ["loss=ppo", f"loss_params={{{EPS}}}"],
+    "cispo": ["loss=cispo", "loss_params={eps_high: 0.2}"],
+    "gppo": ["loss=gppo", f"loss_params={{{EPS}}}"],
+    "sapo": ["loss=sapo", "loss_params={}"],
+    "dgpo n=1 m=2": ["loss=dgpo", f"loss_params={{{EPS}, n: 1, m: 2}}"],
+    "dgpo n=2 m=4": ["loss=dgpo", f"loss_params={{{EPS}, n: 2, m: 4}}"],
+}
+OFFPOLICY_ARMS = {  # the same, and DAPO's clip-higher after ppo
+    "ppo (GRPO clip)": LOSS_ARMS["ppo (GRPO clip)"],
+    "ppo clip-higher": ["loss=ppo", "loss_params={eps_low: 0.2, eps_high: 0.28}"],
+    **LOSS_ARMS,
+}
+BOUNDARY_AVERAGES = {"entropy": "train/entropy", "clip low": "loss/clipfrac_low", "clip high": "loss/clipfrac_high"}
+
 STUDIES = {
     "losses": Study(
         config=REPO / "configs" / "cpu-demo.yaml",
-        arms={
-            "ppo (GRPO clip)": ["loss=ppo", f"loss_params={{{EPS}}}"],
-            "cispo": ["loss=cispo", "loss_params={eps_high: 0.2}"],
-            "gppo": ["loss=gppo", f"loss_params={{{EPS}}}"],
-            "sapo": ["loss=sapo", "loss_params={}"],
-            "dgpo n=1 m=2": ["loss=dgpo", f"loss_params={{{EPS}, n: 1, m: 2}}"],
-            "dgpo n=2 m=4": ["loss=dgpo", f"loss_params={{{EPS}, n: 2, m: 4}}"],
-        },
-        averages={
-            "entropy": "train/entropy",
-            "clip low": "loss/clipfrac_low",
-            "clip high": "loss/clipfrac_high",
-            "mixed groups": "reward/mixed_groups",
-        },
+        arms=LOSS_ARMS,
+        averages={**BOUNDARY_AVERAGES, "mixed groups": "reward/mixed_groups"},
         curve=("train/entropy", "policy entropy"),
         doc=REPO / "docs" / "loss-study",
     ),
@@ -133,25 +136,11 @@ STUDIES = {
     ),
     "dgpo-offpolicy": Study(
         config=REPO / "configs" / "studies" / "dgpo-offpolicy.yaml",
-        arms={
-            "ppo (GRPO clip)": ["loss=ppo", f"loss_params={{{EPS}}}"],
-            "ppo clip-higher": ["loss=ppo", "loss_params={eps_low: 0.2, eps_high: 0.28}"],
-            "cispo": ["loss=cispo", "loss_params={eps_high: 0.2}"],
-            "gppo": ["loss=gppo", f"loss_params={{{EPS}}}"],
-            "sapo": ["loss=sapo", "loss_params={}"],
-            "dgpo n=1 m=2": ["loss=dgpo", f"loss_params={{{EPS}, n: 1, m: 2}}"],
-            "dgpo n=2 m=4": ["loss=dgpo", f"loss_params={{{EPS}, n: 2, m: 4}}"],
-        },
-        averages={
-            "entropy": "train/entropy",
-            "clip low": "loss/clipfrac_low",
-            "clip high": "loss/clipfrac_high",
-        },
+        arms=OFFPOLICY_ARMS,
+        averages=BOUNDARY_AVERAGES,
         curve=("train/entropy", "policy entropy"),
         doc=REPO / "docs" / "studies" / "dgpo-offpolicy",
-        baselines=dict.fromkeys(
-            ("ppo clip-higher", "cispo", "gppo", "sapo", "dgpo n=1 m=2", "dgpo n=2 m=4"), "ppo (GRPO clip)"
-        ),
+        baselines=dict.fromkeys(list(OFFPOLICY_ARMS)[1:], "ppo (GRPO clip)"),
         maxima={"max |g|": "train/grad_norm"},
         collapse=True,
     ),
@@ -192,11 +181,7 @@ STUDIES = {
             "bf16 fully fixed": ["model.dtype=bfloat16"],
             "bf16 fully fixed, sampler's pi_old": ["model.dtype=bfloat16", "recompute_old_log_probs=false"],
         },
-        averages={
-            "entropy": "train/entropy",
-            "clip low": "loss/clipfrac_low",
-            "clip high": "loss/clipfrac_high",
-        },
+        averages=BOUNDARY_AVERAGES,
         curve=("reward/accuracy", "training accuracy"),
         doc=REPO / "docs" / "studies" / "bf16-study",
         baselines={

@@ -133,8 +133,8 @@ class Float32OutputLinear(torch.nn.Linear):
         return super().forward(hidden).float()
 
 
-def float32_lora_sums(model) -> int:
-    """Give every LoRA-adapted layer of ``model`` a ``Float32OutputLinear`` base layer in place; returns how many."""
+def float32_lora_sums(model) -> None:
+    """Give every LoRA-adapted layer of ``model`` a ``Float32OutputLinear`` base layer in place."""
     from peft.tuners.lora import LoraLayer
 
     adapted = [m.base_layer for m in model.modules() if isinstance(m, LoraLayer)]
@@ -142,7 +142,6 @@ def float32_lora_sums(model) -> int:
         if type(base) is not torch.nn.Linear:
             raise TypeError(f"float32_lora_sum needs nn.Linear base layers; this model has {type(base).__name__}")
         base.__class__ = Float32OutputLinear
-    return len(adapted)
 
 
 def float32_output_layer(model) -> None:

@@ -56,7 +56,7 @@ class AgentTrainer(Trainer):
         with user_errors("eval"):
             self.eval_envs.get(1)
         # The split fixes the held-out games, not the run's seed: every run of a preset plays the same games, so runs
-        # (and seeds) compare on one game set. Seed 0's games are those of every run before this rule.
+        # (and seeds) compare on one game set. They are the games seed 0 played when the seed chose them.
         self.eval_seeds = [EVAL_SEED_OFFSET + i for i in range(self.config.eval.problems)]
 
     @property
