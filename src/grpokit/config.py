@@ -121,7 +121,13 @@ class AgentConfig:
     )
     tasks_per_step: int = _help("tasks per rollout batch; each is played group_size times", 4)
     max_turns: int | None = _help("turns per episode (None: the environment's own limit)", None)
-    history_length: int = _help("past observation/action pairs shown in each prompt", 2)
+    rows: str = _help(
+        "step (a training row per agent step: a fresh prompt with the last history_length steps, the verl-agent "
+        "layout of the ProxMO and GiGPO papers) or episode (a row per episode: its whole chat, each answer trained "
+        "with its step's advantage; generation keeps each episode's key/value cache across turns)",
+        "step",
+    )
+    history_length: int = _help("past observation/action pairs shown in each prompt (step rows)", 2)
     prompt_style: str = _help(
         "full (<think> then <action>, ProxMO's template), compact (a short transcript, <action> alone: for CPU runs) "
         "or compact_actions (compact plus a line of the actions before the transcript)",

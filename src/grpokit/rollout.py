@@ -7,6 +7,9 @@ batch costs what its unfinished sequences cost.
 
 Log-probabilities follow verl's convention: ``log_softmax(logits / temperature)`` of the sampled token, before any
 top-p truncation, so that the trainer's recomputation (``token_log_probs`` with the same temperature) matches.
+
+``ConversationCache`` samples the answers of conversations that grow turn by turn (an agent's whole episode): each
+row's key/value cache is kept between turns, so a turn prefills only its new tokens.
 """
 
 from __future__ import annotations
@@ -116,7 +119,7 @@ def _generate_chunk(model, tokenizer, conversations, params: SamplingParams, gen
     prompt_ids, prompt_mask = encode_prompts(tokenizer, conversations)
     prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
     batch = len(conversations)
-    eos = {tokenizer.eos_token_id, *_as_list(getattr(model.generation_config, "eos_token_id", None))} - {None}
+    eos = _end_ids(model, tokenizer)
     pad = tokenizer.pad_token_id
 
     # A group's rows share their prompt: prefill each distinct prompt once and copy its cache to the group's rows.
@@ -186,6 +189,100 @@ def _generate_chunk(model, tokenizer, conversations, params: SamplingParams, gen
         texts=texts,
         truncated=torch.tensor([not e for e in ended]),
     )
+
+
+class ConversationCache:
+    """Answers to conversations that grow turn by turn, every conversation's key/value cache kept between turns.
+
+    ``answer(keys, new_tokens, params)`` appends each conversation's new tokens (the first turn: its whole prompt)
+    and samples one answer per conversation; it returns ``(answer ids, log-probs, ended)`` per key. Conversations
+    join only at the first call; one left out of a later call has ended and leaves the cache. New tokens of unequal
+    length are left-padded, and a row whose answer ended waits for the others on masked padding, so the cache holds
+    masked holes; positions count real tokens only, so a row's log-probabilities are those of its tokens in one
+    unpadded forward pass (up to rounding). An answer's last token enters the cache with the next turn's tokens.
+    """
+
+    def __init__(self, model, tokenizer, generator: torch.Generator | None = None):
+        self.model, self.tokenizer, self.generator = model, tokenizer, generator
+        self.device = next(model.parameters()).device
+        self.cache = DynamicCache()
+        self.keys: list = []
+        self.attention = torch.zeros((0, 0), dtype=torch.long, device=self.device)
+        self.next_position = torch.zeros((0, 1), dtype=torch.long, device=self.device)
+        self.unfed: dict = {}  # key -> the last answer token, not yet in the cache
+
+    @torch.no_grad()
+    def answer(
+        self, keys: list, new_tokens: list[list[int]], params: SamplingParams
+    ) -> list[tuple[list[int], list[float], bool]]:
+        if self.keys and set(keys) - set(self.keys):
+            raise ValueError("conversations join a ConversationCache only at its first turn")
+        if not self.keys:
+            self.keys = list(keys)
+            self.attention = self.attention.new_zeros((len(keys), 0))
+            self.next_position = self.next_position.new_zeros((len(keys), 1))
+        elif keys != self.keys:
+            keep = torch.tensor([self.keys.index(k) for k in keys], device=self.device)
+            self.cache.batch_select_indices(keep)
+            self.attention, self.next_position = self.attention[keep], self.next_position[keep]
+            self.keys = list(keys)
+        pad = self.tokenizer.pad_token_id
+        eos = _end_ids(self.model, self.tokenizer)
+        rows = [
+            [*([self.unfed.pop(k)] if k in self.unfed else []), *new] for k, new in zip(keys, new_tokens, strict=True)
+        ]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        fresh = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+            fresh[i, width - len(row) :] = 1
+        ids, fresh = ids.to(self.device), fresh.to(self.device)
+        positions = self.next_position + (fresh.cumsum(-1) - 1).clamp(min=0)
+        self.next_position = self.next_position + fresh.sum(-1, keepdim=True)
+        self.attention = torch.cat([self.attention, fresh], dim=-1)
+        logits = self._forward(ids, positions, logits_to_keep=last_positions(1, width, self.device))
+
+        answers: list[list[int]] = [[] for _ in rows]
+        log_probs: list[list[float]] = [[] for _ in rows]
+        ended = [False] * len(rows)
+        for step in range(params.max_new_tokens):
+            tokens, token_log_probs = _sample(logits, params, self.generator)
+            for i, (token, log_prob) in enumerate(zip(tokens.tolist(), token_log_probs.tolist(), strict=True)):
+                if ended[i]:
+                    continue
+                answers[i].append(token)
+                log_probs[i].append(log_prob)
+                ended[i] = token in eos or bool(
+                    params.stop and _ends_with_stop(self.tokenizer, answers[i], params.stop)
+                )
+                if ended[i]:
+                    self.unfed[keys[i]] = token
+            if all(ended) or step == params.max_new_tokens - 1:
+                break
+            going = torch.tensor([not e for e in ended], dtype=torch.long, device=self.device)[:, None]
+            self.attention = torch.cat([self.attention, going], dim=-1)
+            logits = self._forward(torch.where(going.bool(), tokens[:, None], pad), self.next_position)
+            self.next_position = self.next_position + going
+        for i, key in enumerate(keys):
+            if not ended[i]:  # cut at the token limit: its last token is still to enter the cache
+                self.unfed[key] = answers[i][-1]
+        return list(zip(answers, log_probs, ended, strict=True))
+
+    def _forward(self, ids: Tensor, positions: Tensor, logits_to_keep: Tensor | int = 0) -> Tensor:
+        return self.model(
+            input_ids=ids,
+            attention_mask=self.attention,
+            position_ids=positions,
+            past_key_values=self.cache,
+            use_cache=True,
+            logits_to_keep=logits_to_keep,
+        ).logits[:, -1]
+
+
+def _end_ids(model, tokenizer) -> set[int]:
+    """The tokens that end an answer: the tokenizer's end-of-sequence and the model's generation config's."""
+    return {tokenizer.eos_token_id, *_as_list(getattr(model.generation_config, "eos_token_id", None))} - {None}
 
 
 def _as_list(value) -> list:

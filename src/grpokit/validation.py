@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from grpokit.agent.manager import ROWS
 from grpokit.agent.prompts import PROMPT_STYLES
 from grpokit.config import ConfigError, TrainConfig, coerce
 
@@ -298,6 +299,8 @@ def _check_agent(config: TrainConfig) -> None:
     from grpokit.envs import ENVS
 
     agent = config.agent
+    if agent.rows not in ROWS:
+        raise ConfigError(f"agent.rows must be one of {', '.join(ROWS)}, got {agent.rows!r}")
     if agent.prompt_style not in PROMPT_STYLES:
         raise ConfigError(f"agent.prompt_style must be one of {', '.join(PROMPT_STYLES)}, got {agent.prompt_style!r}")
     make_env = _check_registered(ENVS, agent.env, agent.env_params, "agent.env", "agent.env_params")

@@ -45,6 +45,8 @@ def test_agent_training_runs_with_each_credit_estimator(tmp_path, credit, params
             assert abs(row["agent/advantage_row_mean"]) < 1e-5
     assert not torch.equal(before, parameters(trainer.model))
     assert summary["problems"] == 2
+    assert summary["baseline_expert"] == 1.0 and 0 <= summary["baseline_random"] <= 1  # played on the held-out games
+    assert json.loads((tmp_path / "eval.json").read_text())["baseline_expert"] == 1.0
 
 
 class ShortParityRoom(ParityRoom):
@@ -310,3 +312,59 @@ def test_every_seed_of_a_preset_plays_the_same_held_out_games_and_none_of_its_tr
     for trainer in trainers:
         training = trainer._task_seeds(trainer.config.seed * 1_000_003, 1, 1000)
         assert not set(training) & set(trainer.eval_seeds)
+
+
+# ------------------------------------------------------------------------------------------- whole-episode rows
+def test_episode_rows_train_each_answer_with_its_own_steps_advantage(tmp_path, monkeypatch):
+    trained = []
+
+    def record_update(self, batch):
+        trained.append(batch)
+        return {}
+
+    monkeypatch.setattr(Trainer, "update", record_update)
+    config = tiny_agent_config(tmp_path, "steps=1", "agent.credit=proxmo", "agent.rows=episode")
+    trainer = build_trainer(config, quiet=True)
+    trainer.train()
+    (batch,) = trained
+    episodes = [json.loads(line) for line in (tmp_path / TRAIN_EPISODES_FILE).read_text().splitlines()]
+    assert len(batch) == len(episodes) == 2 * 3  # one row per episode
+    tokenizer = trainer.tokenizer
+    for row, episode in enumerate(episodes):
+        trained_tokens = batch.response_mask[row].bool()
+        spans = torch.nonzero(torch.diff(trained_tokens.int(), prepend=torch.tensor([0])) == 1).flatten().tolist()
+        assert len(spans) == len(episode["turns"]) == 2  # each answer is a run of trained tokens
+        for start, turn in zip(spans, episode["turns"], strict=True):
+            end = start
+            while end < len(trained_tokens) and trained_tokens[end]:
+                end += 1
+            assert batch.advantages[row, start:end].tolist() == pytest.approx(
+                [turn["advantage"]] * (end - start), abs=1e-4
+            )
+            response = batch.input_ids[row, -batch.response_length :]
+            assert tokenizer.decode(response[start:end], skip_special_tokens=True) == turn["answer"]
+        text = tokenizer.decode(batch.input_ids[row][batch.attention_mask[row].bool()])
+        assert episode["turns"][1]["observation"] in text  # the observations between the answers: in, untrained
+    assert (batch.advantages[batch.response_mask == 0] == 0).all()
+
+
+def test_episode_rows_clone_and_train_end_to_end(tmp_path):
+    config = tiny_agent_config(
+        tmp_path, "steps=2", "agent.rows=episode", "agent.warm_start_steps=2", "agent.warm_start_lr=1e-2"
+    )
+    trainer = build_trainer(config, quiet=True)
+    before = parameters(trainer.model)
+    summary = trainer.train()
+    assert not torch.equal(before, parameters(trainer.model))
+    rows = [r for r in read_metrics(tmp_path) if "agent/rows" in r]
+    assert len(rows) == 2 and all(math.isfinite(r["loss/policy"]) for r in rows)
+    assert all(r["agent/rows"] == 2 * 3 and r["agent/steps"] == 2 * 3 * 2 for r in rows)  # a row per episode
+    assert json.loads((tmp_path / "warm_start.json").read_text())["loss"][0] > 0
+    assert summary["problems"] == 2
+    turns = [json.loads(line)["turns"] for line in (tmp_path / EVAL_EPISODES_FILE).read_text().splitlines()]
+    assert all(len(t) == 2 for t in turns)
+
+
+def test_unknown_rows_are_named(tmp_path):
+    with pytest.raises(UserError, match=r"agent\.rows"):
+        build_trainer(tiny_agent_config(tmp_path, "agent.rows=turn"), quiet=True)

@@ -1,10 +1,12 @@
 """Running groups of agent episodes: N tasks × G rollouts, the G environments of a group sharing task and seed.
 
 Environments come from an ``EnvPool`` and are reused from batch to batch. Each turn, only the environments still
-active ask the policy, in one batch. Every step becomes a ``StepRecord``
-(anchor observation, trajectory id, step index, reward, validity), ready for ``grpokit.core.credit``: the records
-of a trajectory are contiguous and in time order. An exception or a time-out inside an environment ends that
-trajectory as failed with the error recorded and logged; the rest of the batch goes on.
+active ask the policy, in one batch. With step rows each turn's prompt is a fresh chat (the task, the last steps,
+the observation); with episode rows it is the episode's whole chat so far, one user message per observation.
+Every step becomes a ``StepRecord`` (anchor observation, trajectory id, step index, reward, validity), ready for
+``grpokit.core.credit``: the records of a trajectory are contiguous and in time order. An exception or a time-out
+inside an environment ends that trajectory as failed with the error recorded and logged; the rest of the batch
+goes on.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grpokit.agent.projection import project_action
-from grpokit.agent.prompts import PROMPT_STYLES, History, turn_prompt
+from grpokit.agent.prompts import PROMPT_STYLES, History, next_turn_prompt, turn_prompt
 from grpokit.envs.base import Env
 
 log = logging.getLogger("grpokit.agent")
 
 Conversation = list[dict[str, str]]
+ROWS = ("step", "episode")  # a training row per agent step, or per episode (its whole chat)
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Turn:
     admissible_actions: list[str]
     task: str
     expert_action: str | None = None  # the environment's, for behaviour cloning; a policy being trained ignores it
+    traj_id: str = ""  # the episode's: a policy that keeps state per episode (a key/value cache) keys it by this
 
 
 Policy = Callable[[list[Turn]], list[Answer]]
@@ -128,6 +132,7 @@ class _Slot:
         self.env = env
         self.episode = episode
         self.history = History(history_length)
+        self.conversation: Conversation = []  # the episode's chat so far (episode rows)
         self.observation = ""
         self.info: dict[str, Any] = {}
         self.active = True
@@ -151,13 +156,18 @@ def run_episodes(
     step_timeout_s: float | None = 30.0,
     fallback_chars: int = 30,
     prompt_style: str = "full",
+    rows: str = "step",
 ) -> list[Episode]:
     """Play ``group_size`` episodes of every seed in ``seeds``; return the episodes with their step records.
 
-    Prompts and answers follow ``prompt_style`` (``grpokit.agent.prompts``). The environments' own ``max_turns``
+    Prompts and answers follow ``prompt_style`` (``grpokit.agent.prompts``); ``rows`` is ``step`` (each turn a fresh
+    prompt with the last ``history_length`` steps) or ``episode`` (each turn the whole chat so far: the first prompt,
+    then every answer and the user message of each later observation). The environments' own ``max_turns``
     applies when ``max_turns`` is None. Invalid answers are only recorded here (``StepRecord.valid``); credit
     assignment applies the penalty.
     """
+    if rows not in ROWS:
+        raise ValueError(f"unknown agent rows {rows!r}; known: {', '.join(ROWS)}")
     slots: list[_Slot] = []
     available = iter(envs.get(len(seeds) * group_size))
     for seed in seeds:
@@ -183,13 +193,20 @@ def run_episodes(
         turns = []
         for s in active:
             actions = list(s.info.get("admissible_actions", []))
-            text = turn_prompt(s.env.name, s.episode.task, s.observation, actions, s.history, prompt_style)
+            if rows == "episode" and s.conversation:
+                text = next_turn_prompt(s.observation, actions, prompt_style)
+            else:
+                text = turn_prompt(s.env.name, s.episode.task, s.observation, actions, s.history, prompt_style)
+            conversation = [*s.conversation, {"role": "user", "content": text}] if rows == "episode" else []
+            conversation = conversation or [{"role": "user", "content": text}]
             expert = s.info.get("expert_action")
-            turns.append(Turn([{"role": "user", "content": text}], s.observation, actions, s.episode.task, expert))
+            turns.append(Turn(conversation, s.observation, actions, s.episode.task, expert, traj_id=s.episode.traj_id))
         answers = policy(turns)
         if len(answers) != len(active):
             raise ValueError(f"policy returned {len(answers)} answers for {len(active)} turns")
         for slot, turn, answer in zip(active, turns, answers, strict=True):
+            if rows == "episode":
+                slot.conversation = [*turn.conversation, {"role": "assistant", "content": answer.text}]
             _advance(slot, turn.conversation, answer, fallback_chars, step_timeout_s, think=think)
     for slot in slots:
         if slot.episode.error is not None:

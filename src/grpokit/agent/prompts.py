@@ -1,7 +1,8 @@
-"""Turn prompts for text agents, in two styles.
+"""Turn prompts for text agents, in three styles.
 
-Each turn is a fresh single-turn chat: one user message with the task, the current observation, the admissible
-actions and, after the first turn, the last ``history_length`` steps.
+With step rows each turn is a fresh single-turn chat: one user message with the task, the current observation, the
+admissible actions and, after the first turn, the last ``history_length`` steps. With episode rows the first turn's
+message is the same and each later one holds only the new observation and actions (``next_turn_prompt``).
 
 - ``full``: in the spirit of verl-agent / ProxMO's templates (proxmo.md §10), own wording; the answer is
   ``<think>…</think><action>…</action>``.
@@ -85,6 +86,15 @@ def expert_answer(action: str, style: str = "full") -> str:
 def shown_actions(actions: list[str]) -> list[str]:
     """The admissible actions a prompt lists (``help`` only prints the command list)."""
     return [a for a in actions if a != "help"]
+
+
+def next_turn_prompt(observation: str, actions: list[str], style: str = "full") -> str:
+    """The user message of a later turn when the whole episode is one chat (``agent.rows: episode``): the
+    observation and the admissible actions; the task and every earlier step are already in the chat."""
+    if not PROMPT_STYLES[style].think:
+        return f"{observation}\nActions: {', '.join(shown_actions(actions))}"
+    listed = "\n ".join(f"'{a}'" for a in shown_actions(actions))
+    return f"Your current observation is: {observation}\n\nYour admissible actions are: [{listed}]\n\n{ANSWER_FORMAT}"
 
 
 def turn_prompt(

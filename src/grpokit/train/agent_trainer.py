@@ -1,8 +1,9 @@
 """Training LLM agents in multi-turn text environments with GRPO, GiGPO or ProxMO credit.
 
 One step: ``agent.tasks_per_step`` tasks (seeds) × ``group_size`` episodes played by the current policy (only the
-active environments generate each turn, batched) → one training row per agent step with its anchor observation →
-step advantages from the chosen credit estimator → the same updates as the single-turn ``Trainer``.
+active environments generate each turn, batched) → step advantages from the chosen credit estimator over the steps'
+anchor observations → training rows (``agent.rows``: one per agent step, or one per episode whose answers carry
+their steps' advantages) → the same updates as the single-turn ``Trainer``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from typing import Any
 
 import torch
 
+from grpokit.agent import baselines
+from grpokit.agent.conversation import EpisodeTokens
 from grpokit.agent.manager import Answer, EnvPool, Episode, Turn, episode_metrics, run_episodes, step_rows
+from grpokit.config import TrainConfig
 from grpokit.core.credit import CREDIT_ESTIMATORS, episode_balance_weights
 from grpokit.envs import make as make_env
 from grpokit.evaluate import EvalResult
-from grpokit.rollout import SamplingParams, generate
+from grpokit.rollout import ConversationCache, SamplingParams, generate
 from grpokit.train.behaviour_cloning import clone_expert
 from grpokit.train.logger import truncate_log
 from grpokit.train.trainer import TrainBatch, Trainer
@@ -30,6 +34,27 @@ EVAL_SEED_OFFSET = 10_000_000  # evaluation tasks never share a seed with traini
 WARM_START_SEED_OFFSET = 20_000_000  # nor do behaviour-cloning tasks
 EVAL_EPISODES_FILE = "eval_episodes.jsonl"  # the greedy held-out games of every evaluation
 TRAIN_EPISODES_FILE = "train_episodes.jsonl"  # every training episode, with each turn's advantage
+BASELINES_FILE = "baselines.json"  # reference policies on the held-out games (grpokit.agent.baselines)
+
+
+def episode_batch(episodes: list[Episode], advantages: list[float], pad: int) -> TrainBatch:
+    """One row per episode (its ``EpisodeTokens``, kept in its answers' ``extra``): each answer trained with its
+    step's advantage; ``advantages`` are the steps', in ``step_rows`` order."""
+    rows, position = [], 0
+    for episode in episodes:
+        if episode.records:
+            steps = len(episode.records)
+            rows.append(episode.records[0].answer.extra.row(advantages[position : position + steps]))
+            position += steps
+    prompts, responses, trained, log_probs, token_advantages = (list(part) for part in zip(*rows, strict=True))
+    return TrainBatch.from_sequences(prompts, responses, log_probs, token_advantages, pad, trained=trained)
+
+
+def held_out_env_params(config: TrainConfig) -> dict[str, Any]:
+    """The environment parameters of the held-out games: ``eval.params`` (else the training ones) on ``eval.split``
+    (a split named in ``eval.params`` agrees with it: ``validate_config``)."""
+    params = config.eval.params if config.eval.params is not None else config.agent.env_params
+    return {**params, "split": config.eval.split}
 
 
 class AgentTrainer(Trainer):
@@ -40,8 +65,7 @@ class AgentTrainer(Trainer):
     def _setup_data(self) -> None:
         agent = self.config.agent
         env_params = dict(agent.env_params)
-        eval_params = self.config.eval.params  # its split, if any, agrees with eval.split (validate_config)
-        eval_env_params = {**(eval_params if eval_params is not None else env_params), "split": self.config.eval.split}
+        eval_env_params = held_out_env_params(self.config)
         self.train_envs = EnvPool(partial(make_env, agent.env, **env_params))
         self.eval_envs = EnvPool(partial(make_env, agent.env, **eval_env_params))
         self.curriculum_envs = [
@@ -58,6 +82,7 @@ class AgentTrainer(Trainer):
         # The split fixes the held-out games, not the run's seed: every run of a preset plays the same games, so runs
         # (and seeds) compare on one game set. They are the games seed 0 played when the seed chose them.
         self.eval_seeds = [EVAL_SEED_OFFSET + i for i in range(self.config.eval.problems)]
+        self.eval_env_params = eval_env_params
 
     @property
     def eval_size(self) -> int:
@@ -91,21 +116,63 @@ class AgentTrainer(Trainer):
 
         return answer
 
+    def _episode_policy(self, params: SamplingParams, generator: torch.Generator | None):
+        """A policy over whole-episode chats (``agent.rows: episode``): each episode's tokens and key/value cache are
+        kept across turns, so a turn prefills only its new user message; an answer's ``extra`` is its episode's
+        ``EpisodeTokens``."""
+        cache = ConversationCache(self.model, self.tokenizer, generator)
+        episodes: dict[str, EpisodeTokens] = {}
+
+        def answer(turns: list[Turn]) -> list[Answer]:
+            new_tokens = []
+            for turn in turns:
+                text = turn.conversation[-1]["content"]
+                if turn.traj_id in episodes:
+                    new_tokens.append(episodes[turn.traj_id].next_user(self.tokenizer, text))
+                else:
+                    episodes[turn.traj_id] = EpisodeTokens.start(self.tokenizer, text)
+                    new_tokens.append(list(episodes[turn.traj_id].ids))
+            self.model.eval()
+            try:
+                with self.precision.autocast():
+                    sampled = cache.answer([turn.traj_id for turn in turns], new_tokens, params)
+            finally:
+                self.model.train()
+            answers = []
+            for turn, (ids, log_probs, ended) in zip(turns, sampled, strict=True):
+                episode = episodes[turn.traj_id]
+                episode.add_answer(ids, log_probs, ended)
+                text = self.tokenizer.decode(ids, skip_special_tokens=True)
+                answers.append(Answer(text, episode, truncated=not ended))
+            return answers
+
+        return answer
+
     def _play(
         self, envs: EnvPool, seeds: list[int], group_size: int, params: SamplingParams, generator, batch_size: int
-    ):
+    ) -> list[Episode]:
+        """``group_size`` episodes of each seed; with episode rows, ``batch_size`` episodes at a time (each batch
+        keeps its episodes' key/value caches until they end)."""
         agent = self.config.agent
-        return run_episodes(
+        play = partial(
+            run_episodes,
             envs,
-            seeds,
-            group_size,
-            self._policy(params, generator, batch_size),
+            group_size=group_size,
             max_turns=agent.max_turns,
             history_length=agent.history_length,
             step_timeout_s=agent.step_timeout_s,
             fallback_chars=agent.fallback_chars,
             prompt_style=agent.prompt_style,
+            rows=agent.rows,
         )
+        if agent.rows == "step":
+            return play(seeds, policy=self._policy(params, generator, batch_size))
+        per_batch = max(batch_size // group_size, 1)
+        return [
+            episode
+            for i in range(0, len(seeds), per_batch)
+            for episode in play(seeds[i : i + per_batch], policy=self._episode_policy(params, generator))
+        ]
 
     @staticmethod
     def _task_seeds(first: int, step: int, count: int) -> list[int]:
@@ -147,12 +214,15 @@ class AgentTrainer(Trainer):
             )
             if agent.balance_episodes:
                 advantages = advantages * episode_balance_weights([r.traj_id for r in rows])
-            prompts, responses, log_probs = zip(*(r.answer.extra for r in rows), strict=True)
-            batch = TrainBatch.from_sequences(
-                list(prompts), list(responses), list(log_probs), advantages, self.tokenizer.pad_token_id
-            )
+            if agent.rows == "episode":
+                batch = episode_batch(episodes, advantages.tolist(), self.tokenizer.pad_token_id)
+            else:
+                prompts, responses, log_probs = zip(*(r.answer.extra for r in rows), strict=True)
+                batch = TrainBatch.from_sequences(
+                    list(prompts), list(responses), list(log_probs), advantages, self.tokenizer.pad_token_id
+                )
             self._fill_reference_log_probs(batch)
-            metrics["agent/advantage_row_mean"] = batch.advantages.mean().item()
+            metrics["agent/advantage_row_mean"] = advantages.mean().item()
             self._save_episodes(TRAIN_EPISODES_FILE, self.step + 1, episodes, advantages.tolist())
             metrics.update(self.update(batch))
             metrics["response/length"] = batch.response_mask.sum(1).float().mean().item()
@@ -161,7 +231,8 @@ class AgentTrainer(Trainer):
             {
                 "reward/mean": sum(r.reward for r in rows) / len(episodes),
                 "reward/accuracy": metrics.get("agent/success", 0.0),
-                "agent/rows": len(rows),
+                "agent/steps": len(rows),
+                "agent/rows": len(rows) if agent.rows == "step" else sum(bool(e.records) for e in episodes),
                 "response/truncated_rate": sum(r.answer.truncated for r in rows) / max(len(rows), 1),
                 "time/play_s": played - started,
                 "time/update_s": time.perf_counter() - played,
@@ -177,8 +248,11 @@ class AgentTrainer(Trainer):
 
         With cloning, the base model is evaluated before it, so ``eval.json`` has three numbers: the base model
         (``accuracy_base``), the cloned one (``accuracy_before``: ``gain`` is what RL added) and the trained one.
+        A fresh run first plays the reference policies on the held-out games (``baselines.json``, in ``eval.json``).
         """
         agent = self.config.agent
+        if self.step == 0 and self.baseline_eval is None:
+            self.measure_baselines()
         if agent.warm_start_steps > 0 and self.step == 0 and self.baseline_eval is None:
             base = self.run_eval(self.config.eval.base_problems or None)
             if not self.quiet:
@@ -196,11 +270,27 @@ class AgentTrainer(Trainer):
 
     def summary(self, final: EvalResult) -> dict[str, Any]:
         summary = super().summary(final)
+        if (self.run_dir / BASELINES_FILE).exists():
+            summary |= json.loads((self.run_dir / BASELINES_FILE).read_text())
         warm_start = self.run_dir / "warm_start.json"
         if warm_start.exists():
             base = json.loads(warm_start.read_text())
             summary |= {key: base[key] for key in ("problems_base", "accuracy_base", "accuracy_base_se") if key in base}
         return summary
+
+    def measure_baselines(self) -> dict[str, float]:
+        """Play the environment's reference policies (random, random walk, expert) on the held-out games; saved in
+        ``baselines.json``."""
+        measured = baselines.measure(
+            self.config.agent.env, self.eval_env_params, self.eval_seeds, self.config.agent.max_turns
+        )
+        (self.run_dir / BASELINES_FILE).write_text(json.dumps(measured))
+        if not self.quiet:
+            print(
+                "on the held-out games: "
+                + ", ".join(f"{k} {v:.3f}" for k, v in measured.items() if not k.endswith("_se"))
+            )
+        return measured
 
     def warm_start(self, base: EvalResult | None = None) -> list[float]:
         """``agent.warm_start_steps`` supervised steps on expert episodes; the KL reference becomes the result.
@@ -224,6 +314,7 @@ class AgentTrainer(Trainer):
             token_budget=config.micro_batch_tokens,
             precision=self.precision,
             prompt_style=agent.prompt_style,
+            rows=agent.rows,
             report=None if self.quiet else lambda step, loss: print(f"  cloning step {step:>3}  loss {loss:.3f}"),
         )
         if self.reference is not None:

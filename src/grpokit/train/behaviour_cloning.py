@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import torch
 
-from grpokit.agent.manager import Answer, EnvPool, Turn, run_episodes, step_rows
+from grpokit.agent.conversation import EpisodeTokens
+from grpokit.agent.manager import Answer, EnvPool, Episode, Turn, run_episodes, step_rows
 from grpokit.agent.prompts import expert_answer
 from grpokit.models import Precision
 from grpokit.rollout import encode_prompts, token_log_probs
@@ -44,6 +45,17 @@ def expert_batch(tokenizer, conversations: list[list[dict[str, str]]], answers: 
     return TrainBatch.from_sequences(prompts, responses, zeros, torch.zeros(len(prompts)), tokenizer.pad_token_id)
 
 
+def expert_episode_batch(tokenizer, episodes: list[Episode]) -> TrainBatch:
+    """One row per expert episode: its whole chat (each turn's prompt holds the chat before it), answers trained."""
+    token_rows = []
+    for episode in episodes:
+        last = episode.records[-1]
+        chat = EpisodeTokens.from_texts(tokenizer, [*last.prompt, {"role": "assistant", "content": last.answer.text}])
+        token_rows.append(chat.row([0.0] * len(chat.answers)))
+    prompts, responses, trained, log_probs, advantages = (list(part) for part in zip(*token_rows, strict=True))
+    return TrainBatch.from_sequences(prompts, responses, log_probs, advantages, tokenizer.pad_token_id, trained=trained)
+
+
 def clone_expert(
     model,
     tokenizer,
@@ -57,9 +69,13 @@ def clone_expert(
     token_budget: int,
     precision: Precision,
     prompt_style: str = "full",
+    rows: str = "step",
     report: Callable[[int, float], None] | None = None,
 ) -> list[float]:
     """``steps`` AdamW steps, each on the expert episodes of ``seeds(step)``; returns the loss of every step.
+
+    ``rows`` as in RL (``agent.rows``): a row per expert step, or per expert episode (its whole chat, every answer
+    trained), so that the clone learns the prompts RL will show it.
 
     ``report(step, loss)`` is called after every step (progress output). The forward passes run in ``precision``;
     the weights and AdamW state stay as loaded (float32, see ``grpokit.models.Precision``).
@@ -75,11 +91,15 @@ def clone_expert(
             max_turns=max_turns,
             history_length=history_length,
             prompt_style=prompt_style,
+            rows=rows,
         )
-        rows = step_rows(episodes)
-        if not rows:
+        steps_played = step_rows(episodes)
+        if not steps_played:
             continue
-        batch = expert_batch(tokenizer, [r.prompt for r in rows], [r.answer.text for r in rows])
+        if rows == "episode":
+            batch = expert_episode_batch(tokenizer, [e for e in episodes if e.records])
+        else:
+            batch = expert_batch(tokenizer, [r.prompt for r in steps_played], [r.answer.text for r in steps_played])
         tokens = batch.response_mask.sum().item()
         optimizer.zero_grad(set_to_none=True)
         total = 0.0

@@ -46,9 +46,9 @@ class TrainBatch:
 
     input_ids: Tensor  # (B, prompt + response)
     attention_mask: Tensor
-    response_mask: Tensor  # (B, response)
+    response_mask: Tensor  # (B, response): the tokens the loss counts
     old_log_probs: Tensor  # (B, response)
-    advantages: Tensor  # (B,)
+    advantages: Tensor  # (B,), or (B, response) when each token has its own (an agent's whole-episode rows)
     ref_log_probs: Tensor | None = None
 
     @classmethod
@@ -63,9 +63,20 @@ class TrainBatch:
 
     @classmethod
     def from_sequences(
-        cls, prompts: list[Tensor], responses: list[Tensor], log_probs: list[Tensor], advantages: Tensor, pad: int
+        cls,
+        prompts: list[Tensor],
+        responses: list[Tensor],
+        log_probs: list[Tensor],
+        advantages: Tensor | list[Tensor],
+        pad: int,
+        trained: list[Tensor] | None = None,
     ) -> TrainBatch:
-        """Rows of different lengths: prompts left-padded, responses (and their log-probs) right-padded."""
+        """Rows of different lengths: prompts left-padded, responses (and their log-probs) right-padded.
+
+        ``advantages``: one per row, or one tensor per row with a value for each response token. ``trained``: per
+        response token, whether the loss counts it (default: every token; a whole-episode row counts its answers,
+        not the observations between them).
+        """
         prompt_width = max(len(p) for p in prompts)
         response_width = max(len(r) for r in responses)
         rows = len(prompts)
@@ -73,13 +84,17 @@ class TrainBatch:
         attention = torch.zeros_like(input_ids)
         response_mask = torch.zeros((rows, response_width), dtype=torch.long)
         old = torch.zeros((rows, response_width), dtype=torch.float32)
+        per_token = isinstance(advantages, list)
+        token_advantages = torch.zeros((rows, response_width), dtype=torch.float32)
         for i, (prompt, response, lp) in enumerate(zip(prompts, responses, log_probs, strict=True)):
             input_ids[i, prompt_width - len(prompt) : prompt_width] = prompt
             input_ids[i, prompt_width : prompt_width + len(response)] = response
             attention[i, prompt_width - len(prompt) : prompt_width + len(response)] = 1
-            response_mask[i, : len(response)] = 1
+            response_mask[i, : len(response)] = 1 if trained is None else trained[i].long()
             old[i, : len(lp)] = lp
-        return cls(input_ids, attention, response_mask, old, advantages)
+            if per_token:
+                token_advantages[i, : len(response)] = advantages[i]
+        return cls(input_ids, attention, response_mask, old, token_advantages if per_token else advantages)
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]
@@ -89,9 +104,15 @@ class TrainBatch:
         return self.response_mask.shape[1]
 
     def lengths(self) -> tuple[Tensor, Tensor]:
-        """Prompt and response lengths of each row (without padding)."""
+        """Prompt and response lengths of each row (without padding; a response's untrained tokens count)."""
         prompt_width = self.input_ids.shape[1] - self.response_length
-        return self.attention_mask[:, :prompt_width].sum(1), self.response_mask.sum(1)
+        return self.attention_mask[:, :prompt_width].sum(1), self.attention_mask[:, prompt_width:].sum(1)
+
+    def token_advantages(self) -> Tensor:
+        """``(B, response)`` advantages: a row's advantage on each of its tokens, or the tokens' own."""
+        if self.advantages.dim() == 2:
+            return self.advantages
+        return self.advantages[:, None].expand_as(self.response_mask).float()
 
     def select(self, index: Tensor, device: torch.device) -> TrainBatch:
         """Rows ``index`` on ``device``, with the padding columns that none of them uses cut away."""
@@ -110,7 +131,9 @@ class TrainBatch:
             attention_mask=pick(self.attention_mask, columns),
             response_mask=pick(self.response_mask, response),
             old_log_probs=pick(self.old_log_probs, response),
-            advantages=self.advantages[index].to(device),
+            advantages=self.advantages[index].to(device)
+            if self.advantages.dim() == 1
+            else pick(self.advantages, response),
             ref_log_probs=pick(self.ref_log_probs, response),
         )
 
@@ -449,7 +472,7 @@ class Trainer:
         num_tokens = batch.response_mask[rows].sum().clamp(min=1).item()
         num_seqs = (batch.response_mask[rows].sum(dim=1) > 0).sum().clamp(min=1).item()
         if self.config.skip_zero_advantage_rows:
-            rows = rows[batch.advantages[rows] != 0]
+            rows = rows[(batch.token_advantages()[rows] != 0).any(dim=1)]
         finite = True
         for micro in batch.micro_batches(rows, self.config.micro_batch_tokens):
             sub = batch.select(micro, self.device)
@@ -476,7 +499,7 @@ class Trainer:
                 with_entropy=True,
                 entropy_grad=config.entropy_coef > 0,
             )
-        advantages = sub.advantages[:, None].expand_as(log_probs)
+        advantages = sub.token_advantages()
         if config.modulation.enabled:
             advantages = dynamo_modulate(
                 advantages, log_probs.detach(), sub.old_log_probs, entropy.detach(), mask, **config.modulation.params
