@@ -90,7 +90,7 @@ def test_train_with_an_unknown_key_names_it(capsys):
         (["loss_params={n: -2}"], "error: loss_params: n must be >= -1"),
         (["loss_params={eps_low: 1.5}"], "error: loss_params: eps_low must be in (0, 1)"),
         (["lr=-1e-5"], "error: lr must be >= 0, got -1e-05"),
-        (["steps=0"], "error: steps must be >= 1, got 0"),
+        (["steps=-1"], "error: steps must be >= 0, got -1"),
         (["group_size=1"], "error: group_size must be >= 2 with the group-relative advantage estimator 'grpo'"),
         (["temperature=-1"], "error: temperature must be >= 0"),
         (["top_p=2"], "error: top_p must be in (0, 1], got 2.0"),

@@ -60,7 +60,7 @@ def test_every_preset_is_valid(preset):
         ),
         (["skip_zero_advantage_rows=true", "entropy_coef=0.01"], r"^skip_zero_advantage_rows: entropy_coef gives"),
         (["lr=-1e-5"], r"^lr must be >= 0, got -1e-05$"),
-        (["steps=0"], r"^steps must be >= 1, got 0$"),
+        (["steps=-1"], r"^steps must be >= 0, got -1$"),
         (["prompts_per_step=0"], r"^prompts_per_step must be >= 1, got 0$"),
         (["group_size=0"], r"^group_size must be >= 1, got 0$"),
         (["eval.problems=0"], r"^eval.problems must be >= 1, got 0$"),

@@ -140,6 +140,16 @@ def _check_eval_args(args: argparse.Namespace, params: dict) -> None:
     check_task(args.task, params, "--task", "")
 
 
+def _compare(args: argparse.Namespace) -> int:
+    import json
+
+    from grpokit.train.agent_trainer import compare_runs
+
+    record = {"run_a": args.run_a, "run_b": args.run_b, **compare_runs(Path(args.run_a), Path(args.run_b))}
+    print(json.dumps(record, indent=2))
+    return 0
+
+
 def _plot(args: argparse.Namespace) -> int:
     from grpokit.plot import plot_run
 
@@ -219,6 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="task parameters (digits=3 path=x.jsonl); with --run, config overrides (eval.split=... eval.problems=64)",
     )
     evaluation.set_defaults(run=_eval)
+
+    comparison = commands.add_parser(
+        "compare",
+        help="two agent runs of one preset on their held-out games: A's success minus B's, paired game by game "
+        "(e.g. RL against a cloning control)",
+    )
+    comparison.add_argument("run_a")
+    comparison.add_argument("run_b")
+    comparison.set_defaults(run=_compare)
 
     plot = commands.add_parser("plot", help="write PNG curves of a run")
     plot.add_argument("run_dir")

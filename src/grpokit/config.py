@@ -163,7 +163,9 @@ class TrainConfig:
     modulation: ModulationConfig = field(default_factory=ModulationConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
 
-    steps: int = _help("training steps (rollout batch + updates each)", 20)
+    steps: int = _help(
+        "training steps (rollout batch + updates each); 0 only evaluates (an agent's cloning-only control run)", 20
+    )
     prompts_per_step: int = _help("prompts per rollout batch", 8)
     group_size: int = _help("rollouts per prompt (the mean when allocation is on)", 4)
     temperature: float = _help("sampling temperature of training rollouts", 1.0)

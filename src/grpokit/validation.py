@@ -36,7 +36,6 @@ POSITIVE: Rule = (lambda value: value > 0, "> 0")
 RANGES: dict[str, Rule] = {
     **dict.fromkeys(
         (
-            "steps",
             "prompts_per_step",
             "group_size",
             "max_new_tokens",
@@ -59,6 +58,7 @@ RANGES: dict[str, Rule] = {
     ),
     **dict.fromkeys(
         (
+            "steps",
             "temperature",
             "lr",
             "weight_decay",

@@ -368,3 +368,25 @@ def test_episode_rows_clone_and_train_end_to_end(tmp_path):
 def test_unknown_rows_are_named(tmp_path):
     with pytest.raises(UserError, match=r"agent\.rows"):
         build_trainer(tiny_agent_config(tmp_path, "agent.rows=turn"), quiet=True)
+
+
+def test_two_runs_of_a_preset_compare_game_by_game_and_other_games_are_refused(tmp_path, capsys):
+    from grpokit.cli import main
+
+    build_trainer(tiny_agent_config(tmp_path / "rl", "steps=1", "eval.problems=4"), quiet=True).train()
+    build_trainer(tiny_agent_config(tmp_path / "control", "steps=0", "eval.problems=4"), quiet=True).train()
+    assert main(["compare", str(tmp_path / "rl"), str(tmp_path / "control")]) == 0
+    record = json.loads(capsys.readouterr().out)
+    won = {
+        name: [json.loads(line)["won"] for line in (tmp_path / name / EVAL_EPISODES_FILE).read_text().splitlines()][-4:]
+        for name in ("rl", "control")
+    }
+    assert record["games"] == 4
+    assert record["accuracy_a"] == sum(won["rl"]) / 4 and record["accuracy_b"] == sum(won["control"]) / 4
+    assert record["difference"] == pytest.approx(record["accuracy_a"] - record["accuracy_b"])
+    assert record["won_by_a_only"] == sum(a and not b for a, b in zip(won["rl"], won["control"], strict=True))
+
+    build_trainer(tiny_agent_config(tmp_path / "other", "steps=0", "eval.problems=3"), quiet=True).train()
+    assert main(["compare", str(tmp_path / "rl"), str(tmp_path / "other")]) == 2
+    assert "did not play the same held-out games" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "rl"), str(tmp_path)]) == 2

@@ -20,10 +20,10 @@ import torch
 from grpokit.agent import baselines
 from grpokit.agent.conversation import EpisodeTokens
 from grpokit.agent.manager import Answer, EnvPool, Episode, Turn, episode_metrics, run_episodes, step_rows
-from grpokit.config import TrainConfig
+from grpokit.config import TrainConfig, UserError, load_config
 from grpokit.core.credit import CREDIT_ESTIMATORS, episode_balance_weights
 from grpokit.envs import make as make_env
-from grpokit.evaluate import EvalResult
+from grpokit.evaluate import EvalResult, paired_gain, standard_error
 from grpokit.rollout import ConversationCache, SamplingParams, generate
 from grpokit.train.behaviour_cloning import clone_expert
 from grpokit.train.logger import truncate_log
@@ -48,6 +48,45 @@ def episode_batch(episodes: list[Episode], advantages: list[float], pad: int) ->
             position += steps
     prompts, responses, trained, log_probs, token_advantages = (list(part) for part in zip(*rows, strict=True))
     return TrainBatch.from_sequences(prompts, responses, log_probs, token_advantages, pad, trained=trained)
+
+
+def last_evaluation(run_dir: Path) -> list[dict[str, Any]]:
+    """The games of a run's last greedy held-out evaluation (from ``eval_episodes.jsonl``), in the order played."""
+    path = Path(run_dir) / EVAL_EPISODES_FILE
+    if not path.exists():
+        raise UserError(f"{run_dir} has no {EVAL_EPISODES_FILE}: not an agent run, or not evaluated yet")
+    games = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    last = max(game["step"] for game in games)
+    problems = load_config(Path(run_dir) / "config.yaml").eval.problems
+    return [game for game in games if game["step"] == last][-problems:]
+
+
+def _game_identity(game: dict[str, Any]) -> tuple[str, str | None]:
+    return game["task"], game["turns"][0]["observation"] if game["turns"] else None
+
+
+def compare_runs(run_a: Path, run_b: Path) -> dict[str, Any]:
+    """Run A's last held-out success minus run B's, paired game by game (RL against a cloning control, say).
+
+    The runs must have played the same games (the same preset's split): each game's task and first observation are
+    compared.
+    """
+    games_a, games_b = last_evaluation(run_a), last_evaluation(run_b)
+    if [_game_identity(g) for g in games_a] != [_game_identity(g) for g in games_b]:
+        raise UserError(f"{run_a} and {run_b} did not play the same held-out games (compare runs of one preset)")
+    won_a, won_b = [float(g["won"]) for g in games_a], [float(g["won"]) for g in games_b]
+    difference, difference_se = paired_gain(won_b, won_a)
+    return {
+        "games": len(won_a),
+        "accuracy_a": sum(won_a) / len(won_a),
+        "accuracy_a_se": standard_error(won_a),
+        "accuracy_b": sum(won_b) / len(won_b),
+        "accuracy_b_se": standard_error(won_b),
+        "difference": difference,
+        "difference_se": difference_se,
+        "won_by_a_only": sum(a > b for a, b in zip(won_a, won_b, strict=True)),
+        "won_by_b_only": sum(b > a for a, b in zip(won_a, won_b, strict=True)),
+    }
 
 
 def held_out_env_params(config: TrainConfig) -> dict[str, Any]:
