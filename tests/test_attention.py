@@ -35,3 +35,13 @@ def test_a_cpu_policy_uses_it_and_generates_what_sdpa_generates():
     use_grouped_sdpa(model)
     assert model.config._attn_implementation == GROUPED_SDPA
     torch.testing.assert_close(model(input_ids=ids, attention_mask=mask).logits, before, atol=1e-5, rtol=1e-5)
+
+
+def test_the_agent_trainer_uses_it_on_the_cpu_and_the_single_turn_trainer_keeps_sdpa(tmp_path):
+    from grpokit.train.factory import build_trainer
+    from tests.helpers import tiny_agent_config, tiny_config
+
+    agent = build_trainer(tiny_agent_config(tmp_path / "agent"), quiet=True)
+    single = build_trainer(tiny_config(tmp_path / "single"), quiet=True)
+    assert agent.model.config._attn_implementation == GROUPED_SDPA
+    assert single.model.config._attn_implementation == "sdpa"

@@ -21,8 +21,6 @@ from pathlib import Path
 
 import torch
 
-from grpokit.attention import use_grouped_sdpa
-
 SMOLLM2 = "smollm2-135m-instruct"
 TINY = "tiny-random"
 BUILTIN_MODELS = {
@@ -266,9 +264,6 @@ def load_policy(
 ):
     """Load ``(model, tokenizer)`` from a built-in name, a local directory or a hub id.
 
-    On the CPU, a model with ``sdpa`` attention gets ``grouped_sdpa`` (``grpokit.attention``: the same values, no
-    copy of the key/value cache per query head).
-
     The tokenizer pads on the left (for batched generation) and always has a pad token; the model is in train
     mode on ``device``, wrapped with LoRA adapters initialised from ``seed`` when ``lora.r > 0`` (the same adapters
     whether or not this call first converted the built-in SmolLM2, whose conversion draws random numbers). Every
@@ -299,8 +294,6 @@ def load_policy(
                 f"cannot load model {name_or_path!r}: not a built-in name ({', '.join(BUILTIN_MODELS)}), not a local "
                 f"directory, and the Hugging Face hub did not provide it (offline?): {error}"
             ) from error
-    if torch_device.type == "cpu":
-        use_grouped_sdpa(model)  # the same attention without copying the key/value cache per query head
     tokenizer.padding_side = "left"
     tokenizer.clean_up_tokenization_spaces = False
     if tokenizer.pad_token is None:

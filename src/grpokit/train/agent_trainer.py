@@ -100,6 +100,7 @@ class AgentTrainer(Trainer):
     """``Trainer`` whose rollouts are episodes in ``config.agent.env``; evaluation is the success rate."""
 
     eval_label = "held-out success rate"
+    grouped_attention = True
 
     def _setup_data(self) -> None:
         agent = self.config.agent

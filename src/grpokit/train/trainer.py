@@ -20,6 +20,7 @@ import torch
 import yaml
 from torch import Tensor
 
+from grpokit.attention import use_grouped_sdpa
 from grpokit.config import TrainConfig, config_to_dict, load_config
 from grpokit.core.advantages import compute_outcome_advantages
 from grpokit.core.allocation import PromptStats, bernoulli_variance, optimal_counts
@@ -166,6 +167,10 @@ class Trainer:
     then call ``train()``."""
 
     eval_label = "held-out accuracy"
+    # grpokit.attention's grouped_sdpa on the CPU: agents decode long masked key/value caches, where transformers'
+    # sdpa copies the cache per query head; single-turn prompts are short, and the main job keeps the attention its
+    # measured results were made with.
+    grouped_attention = False
 
     def __init__(self, config: TrainConfig, run_dir: Path | None = None, *, quiet: bool = False):
         validate_config(config)
@@ -190,6 +195,8 @@ class Trainer:
         )
         if model_config.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
+        if self.grouped_attention and self.precision.device.type == "cpu":
+            use_grouped_sdpa(self.model)
         self.device = next(self.model.parameters()).device
         self.reference = None
         if config.kl_coef > 0:
