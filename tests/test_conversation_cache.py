@@ -1,6 +1,8 @@
 """Whole-episode conversations sampled with the key/value cache kept between turns: the sampler's log-probabilities
 are those of one forward pass over the finished conversation, whatever the rows' lengths, ends and drop-outs."""
 
+import copy
+
 import pytest
 import torch
 
@@ -80,3 +82,12 @@ def test_the_next_turn_closes_an_answer_once(policy):
         add_generation_prompt=True,
     )
     assert tokenizer.decode(episode.ids) == whole
+
+
+def test_a_template_that_rewrites_answers_is_refused_by_name(policy):
+    _, tokenizer = policy
+    episode = EpisodeTokens.start(tokenizer, "hello")
+    dropping = copy.deepcopy(tokenizer)  # a template that leaves assistant messages out
+    dropping.chat_template = "{% for m in messages %}{% if m.role == 'user' %}{{ m.content }}{% endif %}{% endfor %}"
+    with pytest.raises(ValueError, match="rewrites assistant messages"):
+        episode.next_user(dropping, "You see a desk.")

@@ -70,6 +70,10 @@ class EpisodeTokens:
             {"role": "user", "content": user_text},
         ]
         text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        if PLACEHOLDER not in text:
+            raise ValueError(
+                "this chat template rewrites assistant messages; agent.rows=episode needs one that keeps them"
+            )
         after = text.split(PLACEHOLDER, 1)[1]
         if self.ended and tokenizer.eos_token and after.startswith(tokenizer.eos_token):
             after = after[len(tokenizer.eos_token) :]  # the sampled answer already ends with it
