@@ -25,7 +25,7 @@ def test_grouped_heads_attend_as_repeated_heads_do(queries):
     assert ours.shape == (batch, queries, kv_heads * groups, dim)
 
 
-def test_a_cpu_policy_uses_it_and_generates_what_sdpa_generates():
+def test_a_policy_switched_to_it_computes_the_logits_sdpa_computes():
     model, _ = tiny_policy(seed=3)
     model.set_attn_implementation("sdpa")
     ids = torch.randint(5, 500, (2, 9), generator=torch.Generator().manual_seed(1))

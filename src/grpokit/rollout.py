@@ -207,8 +207,8 @@ class ConversationCache:
         self.device = next(model.parameters()).device
         self.cache = DynamicCache()
         self.keys: list = []
-        self.attention = torch.zeros((0, 0), dtype=torch.long, device=self.device)
-        self.next_position = torch.zeros((0, 1), dtype=torch.long, device=self.device)
+        self.attention: Tensor | None = None  # (rows, cached positions), set at the first turn
+        self.next_position: Tensor | None = None  # (rows, 1)
         self.unfed: dict = {}  # key -> the last answer token, not yet in the cache
 
     @torch.no_grad()
@@ -219,8 +219,8 @@ class ConversationCache:
             raise ValueError("conversations join a ConversationCache only at its first turn")
         if not self.keys:
             self.keys = list(keys)
-            self.attention = self.attention.new_zeros((len(keys), 0))
-            self.next_position = self.next_position.new_zeros((len(keys), 1))
+            self.attention = torch.zeros((len(keys), 0), dtype=torch.long, device=self.device)
+            self.next_position = torch.zeros((len(keys), 1), dtype=torch.long, device=self.device)
         elif keys != self.keys:
             keep = torch.tensor([self.keys.index(k) for k in keys], device=self.device)
             self.cache.batch_select_indices(keep)

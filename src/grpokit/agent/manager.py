@@ -197,8 +197,8 @@ def run_episodes(
                 text = next_turn_prompt(s.observation, actions, prompt_style)
             else:
                 text = turn_prompt(s.env.name, s.episode.task, s.observation, actions, s.history, prompt_style)
-            conversation = [*s.conversation, {"role": "user", "content": text}] if rows == "episode" else []
-            conversation = conversation or [{"role": "user", "content": text}]
+            message = {"role": "user", "content": text}
+            conversation = [*s.conversation, message] if rows == "episode" else [message]
             expert = s.info.get("expert_action")
             turns.append(Turn(conversation, s.observation, actions, s.episode.task, expert, traj_id=s.episode.traj_id))
         answers = policy(turns)

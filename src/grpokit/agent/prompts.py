@@ -88,13 +88,18 @@ def shown_actions(actions: list[str]) -> list[str]:
     return [a for a in actions if a != "help"]
 
 
+def _admissible(actions: list[str]) -> str:
+    """The full style's list of admissible actions."""
+    listed = "\n ".join(f"'{a}'" for a in shown_actions(actions))
+    return f"Your admissible actions are: [{listed}]"
+
+
 def next_turn_prompt(observation: str, actions: list[str], style: str = "full") -> str:
     """The user message of a later turn when the whole episode is one chat (``agent.rows: episode``): the
     observation and the admissible actions; the task and every earlier step are already in the chat."""
     if not PROMPT_STYLES[style].think:
         return f"{observation}\nActions: {', '.join(shown_actions(actions))}"
-    listed = "\n ".join(f"'{a}'" for a in shown_actions(actions))
-    return f"Your current observation is: {observation}\n\nYour admissible actions are: [{listed}]\n\n{ANSWER_FORMAT}"
+    return f"Your current observation is: {observation}\n\n{_admissible(actions)}\n\n{ANSWER_FORMAT}"
 
 
 def turn_prompt(
@@ -118,7 +123,6 @@ def turn_prompt(
         parts.append(f"You are now at step {steps + 1} and your current observation is: {observation}")
     else:
         parts.append(f"Your current observation is: {observation}")
-    listed = "\n ".join(f"'{a}'" for a in shown_actions(actions))
-    parts.append(f"Your admissible actions are: [{listed}]")
+    parts.append(_admissible(actions))
     parts.append(ANSWER_FORMAT)
     return "\n\n".join(parts)

@@ -12,6 +12,7 @@ import json
 import math
 import time
 from functools import partial
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from grpokit.core.credit import CREDIT_ESTIMATORS, episode_balance_weights
 from grpokit.envs import make as make_env
 from grpokit.evaluate import EvalResult, paired_gain, standard_error
 from grpokit.rollout import ConversationCache, SamplingParams, generate
-from grpokit.train.behaviour_cloning import clone_expert
+from grpokit.train.behaviour_cloning import chat_batch, clone_expert
 from grpokit.train.logger import truncate_log
 from grpokit.train.trainer import TrainBatch, Trainer
 from grpokit.validation import user_errors
@@ -40,14 +41,10 @@ BASELINES_FILE = "baselines.json"  # reference policies on the held-out games (g
 def episode_batch(episodes: list[Episode], advantages: list[float], pad: int) -> TrainBatch:
     """One row per episode (its ``EpisodeTokens``, kept in its answers' ``extra``): each answer trained with its
     step's advantage; ``advantages`` are the steps', in ``step_rows`` order."""
-    rows, position = [], 0
-    for episode in episodes:
-        if episode.records:
-            steps = len(episode.records)
-            rows.append(episode.records[0].answer.extra.row(advantages[position : position + steps]))
-            position += steps
-    prompts, responses, trained, log_probs, token_advantages = (list(part) for part in zip(*rows, strict=True))
-    return TrainBatch.from_sequences(prompts, responses, log_probs, token_advantages, pad, trained=trained)
+    played = [episode for episode in episodes if episode.records]
+    ends = list(accumulate(len(episode.records) for episode in played))
+    answer_advantages = [advantages[end - len(e.records) : end] for e, end in zip(played, ends, strict=True)]
+    return chat_batch([e.records[0].answer.extra for e in played], answer_advantages, pad)
 
 
 def last_evaluation(run_dir: Path) -> list[dict[str, Any]]:
@@ -272,7 +269,7 @@ class AgentTrainer(Trainer):
                 "reward/mean": sum(r.reward for r in rows) / len(episodes),
                 "reward/accuracy": metrics.get("agent/success", 0.0),
                 "agent/steps": len(rows),
-                "agent/rows": len(rows) if agent.rows == "step" else sum(bool(e.records) for e in episodes),
+                "agent/rows": len(batch) if rows else 0,
                 "response/truncated_rate": sum(r.answer.truncated for r in rows) / max(len(rows), 1),
                 "time/play_s": played - started,
                 "time/update_s": time.perf_counter() - played,
@@ -290,10 +287,10 @@ class AgentTrainer(Trainer):
         (``accuracy_base``), the cloned one (``accuracy_before``: ``gain`` is what RL added) and the trained one.
         A fresh run first plays the reference policies on the held-out games (``baselines.json``, in ``eval.json``).
         """
-        agent = self.config.agent
-        if self.step == 0 and self.baseline_eval is None:
+        fresh = self.step == 0 and self.baseline_eval is None
+        if fresh:
             self.measure_baselines()
-        if agent.warm_start_steps > 0 and self.step == 0 and self.baseline_eval is None:
+        if fresh and self.config.agent.warm_start_steps > 0:
             base = self.run_eval(self.config.eval.base_problems or None)
             if not self.quiet:
                 print(

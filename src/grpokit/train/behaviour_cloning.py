@@ -45,15 +45,22 @@ def expert_batch(tokenizer, conversations: list[list[dict[str, str]]], answers: 
     return TrainBatch.from_sequences(prompts, responses, zeros, torch.zeros(len(prompts)), tokenizer.pad_token_id)
 
 
+def chat_batch(chats: list[EpisodeTokens], answer_advantages: list[list[float]], pad: int) -> TrainBatch:
+    """One row per whole-episode chat, its answers trained, each with its own advantage."""
+    rows = [chat.row(advantages) for chat, advantages in zip(chats, answer_advantages, strict=True)]
+    prompts, responses, trained, log_probs, token_advantages = (list(part) for part in zip(*rows, strict=True))
+    return TrainBatch.from_sequences(prompts, responses, log_probs, token_advantages, pad, trained=trained)
+
+
 def expert_episode_batch(tokenizer, episodes: list[Episode]) -> TrainBatch:
     """One row per expert episode: its whole chat (each turn's prompt holds the chat before it), answers trained."""
-    token_rows = []
-    for episode in episodes:
-        last = episode.records[-1]
-        chat = EpisodeTokens.from_texts(tokenizer, [*last.prompt, {"role": "assistant", "content": last.answer.text}])
-        token_rows.append(chat.row([0.0] * len(chat.answers)))
-    prompts, responses, trained, log_probs, advantages = (list(part) for part in zip(*token_rows, strict=True))
-    return TrainBatch.from_sequences(prompts, responses, log_probs, advantages, tokenizer.pad_token_id, trained=trained)
+    chats = [
+        EpisodeTokens.from_texts(
+            tokenizer, [*e.records[-1].prompt, {"role": "assistant", "content": e.records[-1].answer.text}]
+        )
+        for e in episodes
+    ]
+    return chat_batch(chats, [[0.0] * len(chat.answers) for chat in chats], tokenizer.pad_token_id)
 
 
 def clone_expert(
