@@ -1,14 +1,16 @@
 """Peak memory of one training forward + backward through ``token_log_probs``, logits in chunks or all at once.
 
     .venv/bin/python benchmarks/logprob_memory.py                       # micro-batches of 2048 and 8192 tokens
-    .venv/bin/python benchmarks/logprob_memory.py --tokens 8192 --gradient-checkpointing
+    .venv/bin/python benchmarks/logprob_memory.py --tokens 8192 --gradient-checkpointing --release-freed-memory
 
 SmolLM2-135M-Instruct with LoRA r16, as the ALFWorld CPU preset trains it (behaviour cloning and RL): a micro-batch of
 ``--tokens`` tokens in rows of ``--prompt`` + ``--response`` random tokens, the response's log-probabilities and
 entropies, then the backward pass of their sum. Each measurement runs in a fresh process and reports the growth of its
 peak resident memory over the loaded model (``ru_maxrss``), with the logits ``LOGIT_CHUNK_TOKENS`` at a time
 (today) and all at once (``chunk_tokens`` larger than the micro-batch: what grpokit did before), and with
-``--gradient-checkpointing`` the model's layers recomputed in the backward pass (``model.gradient_checkpointing``).
+``--gradient-checkpointing`` the model's layers recomputed in the backward pass (``model.gradient_checkpointing``),
+with ``--release-freed-memory`` freed tensors returned to the OS at once (``model.release_freed_memory``,
+``grpokit/host_memory.py``) rather than kept in glibc's heap.
 Only the response's logits are computed either way, so at short responses the layers' activations, not the logits,
 set the peak.
 """
@@ -26,11 +28,14 @@ import torch
 
 
 def measure(
-    tokens: int, prompt: int, response: int, chunk_tokens: int, dtype: str, checkpointing: bool
+    tokens: int, prompt: int, response: int, chunk_tokens: int, dtype: str, checkpointing: bool, release: bool
 ) -> dict[str, float]:
+    from grpokit.host_memory import release_freed_memory
     from grpokit.models import LoraSettings, Precision, load_policy
     from grpokit.rollout import token_log_probs
 
+    if release:
+        release_freed_memory()
     model, _ = load_policy("smollm2-135m-instruct", dtype=dtype, device="cpu", lora=LoraSettings(r=16))
     if checkpointing:
         model.gradient_checkpointing_enable()
@@ -58,14 +63,17 @@ def main() -> None:
     parser.add_argument("--response", type=int, default=56)
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--gradient-checkpointing", action="store_true", help="recompute the layers in the backward")
+    parser.add_argument("--release-freed-memory", action="store_true", help="freed tensors go back to the OS")
     parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)  # tokens, chunk_tokens
     args = parser.parse_args()
     if args.child:
         tokens, chunk = args.child
-        print(json.dumps(measure(tokens, args.prompt, args.response, chunk, args.dtype, args.gradient_checkpointing)))
+        options = (args.dtype, args.gradient_checkpointing, args.release_freed_memory)
+        print(json.dumps(measure(tokens, args.prompt, args.response, chunk, *options)))
         return
     layers = "layers recomputed in the backward" if args.gradient_checkpointing else "no gradient checkpointing"
-    print(f"rows of {args.prompt} + {args.response} tokens, {args.dtype}, {layers}; peak memory growth over the model")
+    heap = "freed memory released" if args.release_freed_memory else "glibc's heap as it is"
+    print(f"rows of {args.prompt} + {args.response} tokens, {args.dtype}, {layers}, {heap}; growth of peak memory")
     print("| micro-batch tokens | rows | logits in chunks of 1024 tokens | all at once | seconds (chunks / at once) |")
     print("| --- | --- | --- | --- | --- |")
     for tokens in args.tokens:
@@ -74,6 +82,7 @@ def main() -> None:
             command = [sys.executable, __file__, "--child", str(tokens), str(chunk)]
             command += ["--prompt", str(args.prompt), "--response", str(args.response), "--dtype", args.dtype]
             command += ["--gradient-checkpointing"] if args.gradient_checkpointing else []
+            command += ["--release-freed-memory"] if args.release_freed_memory else []
             runs.append(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout))
         print(
             f"| {tokens} | {runs[0]['rows']} | {runs[0]['peak_gib']:.2f} GiB | {runs[1]['peak_gib']:.2f} GiB "

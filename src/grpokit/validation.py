@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ import torch
 from grpokit.agent.manager import ROWS
 from grpokit.agent.prompts import PROMPT_STYLES
 from grpokit.config import ConfigError, TrainConfig, coerce
+from grpokit.host_memory import has_glibc
 
 # Estimators that compare a response with the other responses to its prompt: a group of one has nothing to compare.
 GROUP_RELATIVE_ESTIMATORS = ("grpo", "dr_grpo", "rloo")
@@ -98,6 +100,8 @@ def validate_config(config: TrainConfig) -> None:
     for key, rule in RANGES.items():
         check_range(key, functools.reduce(getattr, key.split("."), config), rule)
     check_precision(config.model.dtype, config.model.device, "model.dtype", "model.device")
+    if config.model.release_freed_memory and not has_glibc():
+        raise ConfigError(f"model.release_freed_memory: needs Linux with glibc, not {platform.platform()}")
     recompute = config.recompute_old_log_probs
     if recompute not in (True, False, "auto"):
         raise ConfigError(f"recompute_old_log_probs must be true, false or auto, got {recompute!r}")

@@ -27,6 +27,7 @@ from grpokit.core.allocation import PromptStats, bernoulli_variance, optimal_cou
 from grpokit.core.losses import aggregate_loss, compute_policy_loss, low_var_kl
 from grpokit.core.modulation import dynamo_modulate
 from grpokit.evaluate import EvalResult, compare, evaluate
+from grpokit.host_memory import release_freed_memory
 from grpokit.models import LoraSettings, Precision, load_policy
 from grpokit.rollout import Rollout, SamplingParams, distinct_rows, generate, token_log_probs
 from grpokit.tasks import Problem, build_messages, make_task
@@ -195,6 +196,8 @@ class Trainer:
         )
         if model_config.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
+        if model_config.release_freed_memory:
+            release_freed_memory()
         if self.grouped_attention and self.precision.device.type == "cpu":
             use_grouped_sdpa(self.model)
         self.device = next(self.model.parameters()).device
