@@ -64,8 +64,8 @@ class ModelConfig:
     gradient_checkpointing: bool = _help("trade compute for memory in the backward pass", False)
     release_freed_memory: bool = _help(
         "hand freed CPU tensor memory straight back to the OS (glibc's mmap threshold fixed at 64 KiB; Linux only) "
-        "instead of keeping it in malloc's fragmented heap: with gradient_checkpointing, a SmolLM2 micro-batch of "
-        "8192 tokens then peaks near 1.6 GiB instead of 6.2, at some speed (docs/benchmarks.md)",
+        "instead of keeping it in malloc's fragmented heap: with gradient_checkpointing, a SmolLM2 forward + backward "
+        "of 8192 tokens grows the process by 1.6 GiB instead of 6.2, at about 45% more time (docs/training.md)",
         False,
     )
 
