@@ -12,12 +12,12 @@ from grpokit.validation import validate_config
 # 64 blocks of 4 MiB, each followed by a small tensor that stays: in the heap the freed blocks are holes under live
 # memory, which free() cannot trim; mapped on their own, each block is unmapped when freed
 RETAINED_MIB = """
-import sys, torch
+import os, sys, torch
 from grpokit.host_memory import release_freed_memory
 if sys.argv[1] == "release":
     release_freed_memory()
 def resident():
-    return int(open("/proc/self/statm").read().split()[1]) * 4096
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 block = torch.ones(1 << 20); del block  # one 4 MiB block mapped and unmapped: glibc's threshold rises above it
 before = resident()
 blocks, kept = [], []

@@ -65,7 +65,7 @@ class ModelConfig:
     release_freed_memory: bool = _help(
         "hand freed CPU tensor memory straight back to the OS (glibc's mmap threshold fixed at 64 KiB; Linux only) "
         "instead of keeping it in malloc's fragmented heap: with gradient_checkpointing, a SmolLM2 forward + backward "
-        "of 8192 tokens grows the process by 1.6 GiB instead of 6.2, at about 45% more time (docs/training.md)",
+        "of 8192 tokens grows the process by 1.6 GiB instead of 6.2, at 50-75% more time (docs/benchmarks.md)",
         False,
     )
 
