@@ -156,3 +156,52 @@ def test_log_probs_in_chunks_equal_one_pass_in_value_and_gradient(policy, entrop
     torch.testing.assert_close(results[0][1], results[1][1], atol=0, rtol=1e-6)
     for whole, chunked in zip(results[0][2], results[1][2], strict=True):
         torch.testing.assert_close(whole, chunked, atol=1e-6, rtol=1e-4)
+
+
+def test_scoring_some_tokens_equals_masking_a_full_pass(policy):
+    """``scored`` runs the output layer on those tokens only: the same values there, 0 elsewhere, the same gradient
+    of a loss that counts only them (an episode row scores its answers, not the observations between them)."""
+    model, tokenizer = policy
+    rows = [c for c in CONVERSATIONS for _ in range(2)]
+    rollout = generate(model, tokenizer, rows, SamplingParams(1.0, 1.0, 9), generator=torch.Generator().manual_seed(3))
+    ids = torch.cat([rollout.prompt_ids, rollout.response_ids], 1)
+    mask = torch.cat([rollout.prompt_mask, rollout.response_mask], 1)
+    width = rollout.response_ids.shape[1]
+    scored = rollout.response_mask.bool() & (torch.arange(width) % 3 != 1)  # holes inside the responses too
+    results = []
+    for option in (None, scored):
+        model.zero_grad()
+        log_probs, entropy = token_log_probs(model, ids, mask, width, with_entropy=True, chunk_tokens=4, scored=option)
+        (log_probs * scored).sum().backward()
+        results.append((log_probs.detach(), entropy, [p.grad.clone() for p in model.parameters()]))
+    (full, full_entropy, full_grads), (part, part_entropy, part_grads) = results
+    torch.testing.assert_close(part[scored], full[scored], atol=1e-6, rtol=0)
+    torch.testing.assert_close(part_entropy[scored], full_entropy[scored], atol=0, rtol=1e-6)
+    assert scored.sum() < scored.numel() and not part[~scored].any() and not part_entropy[~scored].any()
+    for whole, some in zip(full_grads, part_grads, strict=True):
+        torch.testing.assert_close(some, whole, atol=1e-6, rtol=1e-4)
+    nothing, entropy = token_log_probs(model, ids, mask, width, with_entropy=True, scored=torch.zeros_like(scored))
+    assert nothing.shape == entropy.shape == (len(ids), width) and not nothing.any()
+
+
+def test_growing_cache_holds_what_a_dynamic_cache_holds():
+    """Appends of uneven lengths past the buffer's room, and row selections between them."""
+    from transformers import DynamicCache
+
+    from grpokit.rollout import GrowingCache
+
+    generator = torch.Generator().manual_seed(0)
+    growing, dynamic = GrowingCache(), DynamicCache()
+    rows = 5
+    for length, keep in [(7, None), (1, None), (1, [0, 2, 3, 4]), (20, None), (1, [1, 3]), (3, None)]:
+        if keep is not None:
+            rows = len(keep)
+            for cache in (growing, dynamic):
+                cache.batch_select_indices(torch.tensor(keep))
+        for layer in range(2):
+            keys, values = torch.randn(2, rows, 3, length, 4, generator=generator)
+            got = growing.update(keys, values, layer)
+            expected = dynamic.update(keys, values, layer)
+            for a, b in zip(got, expected, strict=True):
+                assert torch.equal(a, b)
+    assert growing.get_seq_length() == dynamic.get_seq_length() == 33

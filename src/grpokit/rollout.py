@@ -9,7 +9,8 @@ Log-probabilities follow verl's convention: ``log_softmax(logits / temperature)`
 top-p truncation, so that the trainer's recomputation (``token_log_probs`` with the same temperature) matches.
 
 ``ConversationCache`` samples the answers of conversations that grow turn by turn (an agent's whole episode): each
-row's key/value cache is kept between turns, so a turn prefills only its new tokens.
+row's key/value cache is kept between turns, so a turn prefills only its new tokens. Both samplers keep their caches
+in ``GrowingCache``, which appends without copying the cache (for sampling, not for autograd).
 """
 
 from __future__ import annotations
@@ -19,6 +20,45 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 from transformers import DynamicCache
+from transformers.cache_utils import Cache, DynamicLayer
+
+
+class GrowingLayer(DynamicLayer):
+    """A key/value cache layer that appends into a buffer with room to spare, so that a decoding step copies only
+    its new token's keys and values (``DynamicLayer`` concatenates: a copy of the whole cache at every step, in every
+    layer). ``keys``/``values`` are views of the buffer's filled part; the buffer doubles when full."""
+
+    def update(self, key_states: Tensor, value_states: Tensor, *args, **kwargs) -> tuple[Tensor, Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+            self.buffers = (key_states[..., :0, :], value_states[..., :0, :])
+        length = self.get_seq_length()
+        end = length + key_states.shape[-2]
+        if end > self.buffers[0].shape[-2]:
+            self.buffers = tuple(_with_room(buffer, length, 2 * end) for buffer in self.buffers)
+        for buffer, new in zip(self.buffers, (key_states, value_states), strict=True):
+            buffer[..., length:end, :] = new
+        self.keys, self.values = (buffer[..., :end, :] for buffer in self.buffers)
+        return self.keys, self.values
+
+    def batch_select_indices(self, indices: Tensor) -> None:
+        if self.get_seq_length() > 0:
+            self.buffers = tuple(buffer[indices] for buffer in self.buffers)
+            self.keys, self.values = (buffer[..., : self.get_seq_length(), :] for buffer in self.buffers)
+
+
+def _with_room(buffer: Tensor, length: int, room: int) -> Tensor:
+    """A copy of ``buffer``'s first ``length`` positions in a buffer of ``room`` positions."""
+    grown = buffer.new_empty((*buffer.shape[:-2], room, buffer.shape[-1]))
+    grown[..., :length, :] = buffer[..., :length, :]
+    return grown
+
+
+class GrowingCache(DynamicCache):
+    """``DynamicCache`` whose layers are ``GrowingLayer``s."""
+
+    def __init__(self) -> None:
+        Cache.__init__(self, layer_class_to_replicate=GrowingLayer)
 
 
 @dataclass
@@ -126,7 +166,7 @@ def _generate_chunk(model, tokenizer, conversations, params: SamplingParams, gen
     first_rows, expand = distinct_rows(prompt_ids)
     attention = prompt_mask
     positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
-    cache = DynamicCache()
+    cache = GrowingCache()
     logits = model(
         input_ids=prompt_ids[first_rows],
         attention_mask=attention[first_rows],
@@ -205,7 +245,7 @@ class ConversationCache:
     def __init__(self, model, tokenizer, generator: torch.Generator | None = None):
         self.model, self.tokenizer, self.generator = model, tokenizer, generator
         self.device = next(model.parameters()).device
-        self.cache = DynamicCache()
+        self.cache = GrowingCache()
         self.keys: list = []
         self.attention: Tensor | None = None  # (rows, cached positions), set at the first turn
         self.next_position: Tensor | None = None  # (rows, 1)
@@ -399,6 +439,7 @@ def token_log_probs(
     with_entropy: bool = False,
     entropy_grad: bool = False,
     chunk_tokens: int = LOGIT_CHUNK_TOKENS,
+    scored: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """Log-probabilities (and optionally entropies) of the last ``response_length`` tokens of each row.
 
@@ -410,11 +451,20 @@ def token_log_probs(
     The output layer and the log-softmax run ``chunk_tokens`` tokens at a time, and under autograd each chunk is
     recomputed in the backward pass instead of kept (activation checkpointing), so the whole micro-batch's
     ``(tokens x vocabulary)`` logits never exist at once: the same values and gradients in a fraction of the memory.
+
+    ``scored`` (``(batch, response_length)``, e.g. the response mask) limits the output layer to those tokens; the
+    others get 0. An agent's whole-episode row scores its answers only, not the observations between them (in an
+    ALFWorld episode 138 of about 1,000 response tokens).
     """
     hidden = _response_hidden(model, input_ids, attention_mask, response_length)
     rows, width = hidden.shape[:2]
-    flat_hidden = hidden.reshape(rows * width, -1)  # a copy, contiguous: the output layer's matmul wants it
-    targets = input_ids[:, -response_length:].reshape(-1)
+    targets = input_ids[:, -response_length:]
+    if scored is None:
+        flat_hidden = hidden.reshape(rows * width, -1)  # a copy, contiguous: the output layer's matmul wants it
+        targets = targets.reshape(-1)
+    else:
+        scored = scored.bool()
+        flat_hidden, targets = hidden[scored], targets[scored]  # gathered: a contiguous copy
     checkpointed = torch.is_grad_enabled() and flat_hidden.requires_grad
     log_probs, entropies = [], []
     for start in range(0, len(targets), chunk_tokens):
@@ -426,7 +476,17 @@ def token_log_probs(
             scores = _scores(*chunk, *options)
         log_probs.append(scores[0])
         entropies.append(scores[1])
-    log_probs = torch.cat(log_probs).view(rows, width)
+    if not log_probs:  # nothing scored
+        zeros = hidden.new_zeros(rows, width, dtype=torch.float32)
+        return zeros, zeros.clone() if with_entropy else None
+    log_probs = _spread(torch.cat(log_probs), scored, rows, width)
     if not with_entropy:
         return log_probs, None
-    return log_probs, torch.cat(entropies).view(rows, width)
+    return log_probs, _spread(torch.cat(entropies), scored, rows, width)
+
+
+def _spread(values: Tensor, scored: Tensor | None, rows: int, width: int) -> Tensor:
+    """``(rows, width)`` from the scored tokens' ``values`` (all tokens when ``scored`` is None), 0 elsewhere."""
+    if scored is None:
+        return values.view(rows, width)
+    return values.new_zeros(rows, width).masked_scatter(scored, values)

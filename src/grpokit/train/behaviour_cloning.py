@@ -113,7 +113,9 @@ def clone_expert(
         for micro in batch.micro_batches(torch.arange(len(batch)), token_budget):
             sub = batch.select(micro, precision.device)
             with precision.autocast():
-                log_probs, _ = token_log_probs(model, sub.input_ids, sub.attention_mask, sub.response_length)
+                log_probs, _ = token_log_probs(
+                    model, sub.input_ids, sub.attention_mask, sub.response_length, scored=sub.response_mask
+                )
             loss = -(log_probs * sub.response_mask).sum() / tokens
             loss.backward()
             total += loss.item()

@@ -420,7 +420,12 @@ class Trainer:
                 sub = batch.select(micro, self.device)
                 with self.precision.autocast():
                     log_probs, _ = token_log_probs(
-                        model, sub.input_ids, sub.attention_mask, sub.response_length, temperature=self._temperature()
+                        model,
+                        sub.input_ids,
+                        sub.attention_mask,
+                        sub.response_length,
+                        temperature=self._temperature(),
+                        scored=sub.response_mask,
                     )
                 values[micro, : sub.response_length] = log_probs.float().cpu()
             setattr(batch, name, values * batch.response_mask)
@@ -508,6 +513,7 @@ class Trainer:
                 temperature=self._temperature(),
                 with_entropy=True,
                 entropy_grad=config.entropy_coef > 0,
+                scored=mask,
             )
         advantages = sub.token_advantages()
         if config.modulation.enabled:
