@@ -105,7 +105,7 @@ def test_a_mistake_is_named_by_its_key(overrides, message):
         (["eval.base_problems=-1"], r"^eval.base_problems must be >= 0, got -1$"),
         (
             ["agent.prompt_style=terse"],
-            r"^agent.prompt_style must be one of full, compact, compact_actions, got 'terse'$",
+            r"^agent.prompt_style must be one of full, compact, compact_actions, compact_moves, got 'terse'$",
         ),
     ],
 )

@@ -136,7 +136,8 @@ class AgentConfig:
     history_length: int = _help("past observation/action pairs shown in each prompt (step rows)", 2)
     prompt_style: str = _help(
         "full (<think> then <action>, ProxMO's template), compact (a short transcript, <action> alone: for CPU runs) "
-        "or compact_actions (compact plus a line of the actions before the transcript)",
+        "compact_actions (compact plus a line of the actions before the transcript) or compact_moves (compact; with "
+        "episode rows later turns name their go-to actions by one phrase, the places being the first turn's)",
         "full",
     )
     credit: str = _help("credit estimator from grpokit.core.credit (grpo, gigpo, proxmo)", "proxmo")
@@ -156,6 +157,12 @@ class AgentConfig:
     )
     warm_start_lr: float = _help("learning rate of the behaviour-cloning steps", 1e-4)
     warm_start_tasks: int | None = _help("expert episodes per behaviour-cloning step (None: tasks_per_step)", None)
+    control_steps: int = _help(
+        "behaviour-cloning steps of a cloning control (0: none): after RL and its evaluation the model RL started from "
+        "is cloned on for this many more steps (further expert episodes, warm_start_lr) and evaluated on the same "
+        "held-out games; eval.json gains the control's success and RL minus the control, paired game by game",
+        0,
+    )
 
 
 @dataclass

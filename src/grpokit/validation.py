@@ -79,6 +79,7 @@ RANGES: dict[str, Rule] = {
             "agent.fallback_chars",
             "agent.warm_start_steps",
             "agent.warm_start_lr",
+            "agent.control_steps",
         ),
         NON_NEGATIVE,
     ),

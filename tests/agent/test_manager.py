@@ -6,7 +6,7 @@ import pytest
 
 from grpokit.agent.manager import Answer, EnvPool, episode_metrics, run_episodes, step_rows, time_limit
 from grpokit.agent.projection import project_action
-from grpokit.agent.prompts import History, turn_prompt
+from grpokit.agent.prompts import History, next_turn_prompt, turn_prompt
 from grpokit.core.credit import proxmo_advantages
 
 
@@ -203,6 +203,20 @@ def test_compact_actions_prompt_lists_the_actions_before_the_transcript(length):
         f"Task: put a mug in fridge\nEarlier actions: {earlier}\n{recent}Actions: look\n"
         "Answer with one admissible action inside <action> </action>."
     )
+
+
+def test_compact_moves_names_a_later_turns_moves_by_one_phrase():
+    actions = ["go to desk 1", "help", "take mug 1 from desk 1", "go to fridge 1", "look"]
+    assert next_turn_prompt("obs", actions, "compact") == (
+        "obs\nActions: go to desk 1, take mug 1 from desk 1, go to fridge 1, look"
+    )
+    assert next_turn_prompt("obs", actions, "compact_moves") == (
+        "obs\nActions: go to a place of the first list, take mug 1 from desk 1, look"
+    )
+    assert next_turn_prompt("obs", ["look"], "compact_moves") == next_turn_prompt("obs", ["look"], "compact")
+    history = History(length=2)  # the first turn, and every step-row prompt, list the moves
+    first = turn_prompt("alfworld", "put a mug in fridge", "obs0", actions, history, "compact_moves")
+    assert first == turn_prompt("alfworld", "put a mug in fridge", "obs0", actions, history, "compact")
 
 
 def test_compact_answers_are_valid_without_think_tags_and_full_ones_are_not():

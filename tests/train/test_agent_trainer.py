@@ -390,3 +390,62 @@ def test_two_runs_of_a_preset_compare_game_by_game_and_other_games_are_refused(t
     assert main(["compare", str(tmp_path / "rl"), str(tmp_path / "other")]) == 2
     assert "did not play the same held-out games" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "rl"), str(tmp_path)]) == 2
+
+
+def test_the_cloning_control_clones_on_from_rls_start_and_scores_on_rls_games(tmp_path, monkeypatch):
+    overrides = ["steps=2", "eval.problems=4", "agent.warm_start_steps=2", "agent.warm_start_lr=1e-2"]
+    entered = []
+    original_clone = AgentTrainer._clone
+
+    def recording_clone(self, steps, first_step=0):
+        entered.append((first_step, agent_trainer.trainable_weights(self.model)))
+        return original_clone(self, steps, first_step)
+
+    monkeypatch.setattr(AgentTrainer, "_clone", recording_clone)
+    trainer = build_trainer(tiny_agent_config(tmp_path, *overrides, "agent.control_steps=3"), quiet=True)
+    summary = trainer.train()
+
+    (_, before_cloning), (control_first_step, control_start) = entered
+    assert control_first_step == 2  # the expert episodes after the warm start's
+    assert not all(torch.equal(control_start[k], before_cloning[k]) for k in control_start)
+    assert all(torch.equal(control_start[k], trainer.control_start[k]) for k in control_start)
+    final = agent_trainer.trainable_weights(trainer.model)  # RL's model is back in place
+    saved = resume_trainer(tmp_path, quiet=True)
+    assert all(torch.equal(final[k], agent_trainer.trainable_weights(saved.model)[k]) for k in final)
+
+    rl = [json.loads(line) for line in (tmp_path / EVAL_EPISODES_FILE).read_text().splitlines()][-4:]
+    control = [json.loads(line) for line in (tmp_path / agent_trainer.CONTROL_EPISODES_FILE).read_text().splitlines()]
+    assert [(g["task"], g["turns"][0]["observation"]) for g in control] == [
+        (g["task"], g["turns"][0]["observation"]) for g in rl
+    ]
+    differences = [float(a["won"]) - float(b["won"]) for a, b in zip(rl, control, strict=True)]
+    assert summary["control_steps"] == 3
+    assert summary["accuracy_control"] == sum(g["won"] for g in control) / 4
+    assert summary["rl_minus_control"] == pytest.approx(sum(differences) / 4)
+    assert summary["rl_seconds"] > 0 and summary["control_seconds"] > 0
+    assert json.loads((tmp_path / "eval.json").read_text()) == summary
+
+
+def test_a_run_killed_in_its_cloning_control_plays_the_control_again_on_resume(tmp_path, monkeypatch):
+    overrides = ["steps=1", "eval.problems=4", "agent.warm_start_steps=1", "agent.control_steps=2"]
+    build_trainer(tiny_agent_config(tmp_path / "full", *overrides), quiet=True).train()
+    original_eval = AgentTrainer.run_eval
+
+    def killed_in_the_control(self, problems=None, episodes_file=EVAL_EPISODES_FILE):
+        result = original_eval(self, problems, episodes_file)
+        if episodes_file == agent_trainer.CONTROL_EPISODES_FILE:
+            raise KeyboardInterrupt("killed")
+        return result
+
+    with monkeypatch.context() as patch:
+        patch.setattr(AgentTrainer, "run_eval", killed_in_the_control)
+        with pytest.raises(KeyboardInterrupt):
+            build_trainer(tiny_agent_config(tmp_path / "cut", *overrides), quiet=True).train()
+    assert not (tmp_path / "cut" / "eval.json").exists()
+    resume_trainer(tmp_path / "cut", quiet=True).train()
+    full, cut = (json.loads((tmp_path / run / "eval.json").read_text()) for run in ("full", "cut"))
+    assert {k: v for k, v in cut.items() if not k.endswith("_seconds")} == {
+        k: v for k, v in full.items() if not k.endswith("_seconds")
+    }
+    for name in (agent_trainer.CONTROL_EPISODES_FILE, TRAIN_EPISODES_FILE):
+        assert (tmp_path / "cut" / name).read_text() == (tmp_path / "full" / name).read_text()

@@ -12,6 +12,10 @@ message is the same and each later one holds only the new observation and action
   where ``full`` takes 404 and 33).
 - ``compact_actions``: ``compact`` plus one line listing the actions taken before the transcript's steps, so that a
   policy shown only its last steps still knows where it has been (which receptacles it searched).
+- ``compact_moves``: ``compact``, but with episode rows a later turn lists its ``go to`` actions as one phrase: the
+  places are those of the first turn's list, already in the chat. In ALFWorld rooms of 6 receptacles the moves are
+  about half of a later turn's message (35-44 of 74-85 tokens), and every token of the chat is prefilled, replayed
+  by each evaluation and trained through. With step rows it is ``compact``.
 """
 
 from __future__ import annotations
@@ -29,13 +33,18 @@ COMPACT_ANSWER_FORMAT = "Answer with one admissible action inside <action> </act
 class PromptStyle(NamedTuple):
     think: bool  # the ProxMO template with a <think> part; otherwise the compact transcript and <action> alone
     earlier_actions: bool = False  # a line listing the actions that have left the transcript's window
+    moves_once: bool = False  # episode rows: later turns name the `go to` actions by one phrase
 
 
 PROMPT_STYLES = {
     "full": PromptStyle(think=True),
     "compact": PromptStyle(think=False),
     "compact_actions": PromptStyle(think=False, earlier_actions=True),
+    "compact_moves": PromptStyle(think=False, moves_once=True),
 }
+MOVE = "go to "
+MOVES_PHRASE = "go to a place of the first list"
+
 
 OPENINGS = {
     "alfworld": "You are an expert agent acting in the ALFRED household environment.",
@@ -97,8 +106,12 @@ def _admissible(actions: list[str]) -> str:
 def next_turn_prompt(observation: str, actions: list[str], style: str = "full") -> str:
     """The user message of a later turn when the whole episode is one chat (``agent.rows: episode``): the
     observation and the admissible actions; the task and every earlier step are already in the chat."""
-    if not PROMPT_STYLES[style].think:
-        return f"{observation}\nActions: {', '.join(shown_actions(actions))}"
+    spec = PROMPT_STYLES[style]
+    if not spec.think:
+        shown = shown_actions(actions)
+        if spec.moves_once and any(a.startswith(MOVE) for a in shown):
+            shown = [MOVES_PHRASE, *(a for a in shown if not a.startswith(MOVE))]
+        return f"{observation}\nActions: {', '.join(shown)}"
     return f"Your current observation is: {observation}\n\n{_admissible(actions)}\n\n{ANSWER_FORMAT}"
 
 

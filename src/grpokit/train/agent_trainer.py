@@ -27,13 +27,14 @@ from grpokit.envs import make as make_env
 from grpokit.evaluate import EvalResult, paired_gain, standard_error
 from grpokit.rollout import ConversationCache, SamplingParams, generate
 from grpokit.train.behaviour_cloning import chat_batch, clone_expert
-from grpokit.train.logger import truncate_log
+from grpokit.train.logger import METRICS_FILE, truncate_log
 from grpokit.train.trainer import TrainBatch, Trainer
 from grpokit.validation import user_errors
 
 EVAL_SEED_OFFSET = 10_000_000  # evaluation tasks never share a seed with training tasks
 WARM_START_SEED_OFFSET = 20_000_000  # nor do behaviour-cloning tasks
 EVAL_EPISODES_FILE = "eval_episodes.jsonl"  # the greedy held-out games of every evaluation
+CONTROL_EPISODES_FILE = "control_episodes.jsonl"  # the cloning control's held-out games
 TRAIN_EPISODES_FILE = "train_episodes.jsonl"  # every training episode, with each turn's advantage
 BASELINES_FILE = "baselines.json"  # reference policies on the held-out games (grpokit.agent.baselines)
 
@@ -45,6 +46,30 @@ def episode_batch(episodes: list[Episode], advantages: list[float], pad: int) ->
     ends = list(accumulate(len(episode.records) for episode in played))
     answer_advantages = [advantages[end - len(e.records) : end] for e, end in zip(played, ends, strict=True)]
     return chat_batch([e.records[0].answer.extra for e in played], answer_advantages, pad)
+
+
+def trainable_weights(model) -> dict[str, torch.Tensor]:
+    """A copy of ``model``'s trained weights: its LoRA adapter, or its whole state."""
+    from peft import PeftModel, get_peft_model_state_dict
+
+    weights = get_peft_model_state_dict(model) if isinstance(model, PeftModel) else model.state_dict()
+    return {name: tensor.detach().clone() for name, tensor in weights.items()}
+
+
+def set_trainable_weights(model, weights: dict[str, torch.Tensor]) -> None:
+    """Put ``trainable_weights``' copy back into ``model``."""
+    from peft import PeftModel, set_peft_model_state_dict
+
+    if isinstance(model, PeftModel):
+        set_peft_model_state_dict(model, weights)
+    else:
+        model.load_state_dict(weights)
+
+
+def logged_total(metrics_file: Path, key: str) -> float:
+    """The sum of ``key`` over a run's logged steps."""
+    lines = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
+    return sum(line[key] for line in lines if key in line)
 
 
 def last_evaluation(run_dir: Path) -> list[dict[str, Any]]:
@@ -98,6 +123,7 @@ class AgentTrainer(Trainer):
 
     eval_label = "held-out success rate"
     grouped_attention = True
+    control_start: dict[str, torch.Tensor] | None = None  # the weights RL starts from, kept for the cloning control
 
     def _setup_data(self) -> None:
         agent = self.config.agent
@@ -298,15 +324,28 @@ class AgentTrainer(Trainer):
                     f"({len(base.correct)} problems)"
                 )
             self.warm_start(base)
+        if fresh and self.config.agent.control_steps > 0:
+            self.control_start = trainable_weights(self.model)
         return super().train()
 
     def restore(self, checkpoint: Path, state: dict[str, Any]) -> None:
         super().restore(checkpoint, state)
+        self.control_start = state.get("control_start")
         for name in (EVAL_EPISODES_FILE, TRAIN_EPISODES_FILE):
             truncate_log(self.run_dir / name, self.step)
 
+    def _state(self) -> dict[str, Any]:
+        state = super()._state()
+        if self.control_start is not None:
+            state["control_start"] = self.control_start
+        return state
+
     def summary(self, final: EvalResult) -> dict[str, Any]:
+        """``eval.json``: the trainer's, the reference policies and the base model on the same games, and with
+        ``agent.control_steps`` the cloning control (``cloning_control``)."""
         summary = super().summary(final)
+        if self.config.agent.control_steps > 0:
+            summary |= self.cloning_control(final)
         if (self.run_dir / BASELINES_FILE).exists():
             summary |= json.loads((self.run_dir / BASELINES_FILE).read_text())
         warm_start = self.run_dir / "warm_start.json"
@@ -334,26 +373,10 @@ class AgentTrainer(Trainer):
 
         ``warm_start.json`` keeps the losses and, when given, the base model's evaluation ``base``.
         """
-        agent, config = self.config.agent, self.config
-        first = WARM_START_SEED_OFFSET + config.seed * 100_000
-        tasks = agent.warm_start_tasks if agent.warm_start_tasks is not None else agent.tasks_per_step
+        agent = self.config.agent
         if not self.quiet:
             print(f"behaviour cloning from the expert: {agent.warm_start_steps} steps ...")
-        losses = clone_expert(
-            self.model,
-            self.tokenizer,
-            self.train_envs,
-            lambda step: self._task_seeds(first, step, tasks),
-            steps=agent.warm_start_steps,
-            lr=agent.warm_start_lr,
-            max_turns=agent.max_turns,
-            history_length=agent.history_length,
-            token_budget=config.micro_batch_tokens,
-            precision=self.precision,
-            prompt_style=agent.prompt_style,
-            rows=agent.rows,
-            report=None if self.quiet else lambda step, loss: print(f"  cloning step {step:>3}  loss {loss:.3f}"),
-        )
+        losses = self._clone(agent.warm_start_steps)
         if self.reference is not None:
             self.reference.load_state_dict(self.model.state_dict())
         record: dict[str, Any] = {"loss": losses}
@@ -366,7 +389,63 @@ class AgentTrainer(Trainer):
         (self.run_dir / "warm_start.json").write_text(json.dumps(record))
         return losses
 
-    def run_eval(self, problems: int | None = None) -> EvalResult:
+    def _clone(self, steps: int, first_step: int = 0) -> list[float]:
+        """``steps`` behaviour-cloning steps on the expert episodes of cloning steps ``first_step`` onwards."""
+        agent, config = self.config.agent, self.config
+        first = WARM_START_SEED_OFFSET + config.seed * 100_000
+        tasks = agent.warm_start_tasks if agent.warm_start_tasks is not None else agent.tasks_per_step
+        return clone_expert(
+            self.model,
+            self.tokenizer,
+            self.train_envs,
+            lambda step: self._task_seeds(first, first_step + step, tasks),
+            steps=steps,
+            lr=agent.warm_start_lr,
+            max_turns=agent.max_turns,
+            history_length=agent.history_length,
+            token_budget=config.micro_batch_tokens,
+            precision=self.precision,
+            prompt_style=agent.prompt_style,
+            rows=agent.rows,
+            report=None if self.quiet else lambda step, loss: print(f"  cloning step {step:>3}  loss {loss:.3f}"),
+        )
+
+    def cloning_control(self, trained: EvalResult) -> dict[str, Any]:
+        """RL against more of what came before it: the model RL started from (the cloned one) is cloned on for
+        ``agent.control_steps`` steps, on the expert episodes after the warm start's, with a fresh AdamW at
+        ``warm_start_lr``, and plays the held-out games (``control_episodes.jsonl``). Returns its success and RL's
+        (``trained``) minus it, paired game by game, with the seconds RL's steps and the control's cloning took.
+        The trained model is back in place afterwards; the control's weights are not kept."""
+        agent = self.config.agent
+        if self.control_start is None:
+            raise UserError(f"{self.run_dir} has no record of the model RL started from; run the control afresh")
+        (self.run_dir / CONTROL_EPISODES_FILE).unlink(missing_ok=True)  # what a killed control left
+        rl_weights = trainable_weights(self.model)
+        set_trainable_weights(self.model, self.control_start)
+        if not self.quiet:
+            print(f"cloning control: {agent.control_steps} more behaviour-cloning steps ...")
+        started = time.perf_counter()
+        self._clone(agent.control_steps, first_step=agent.warm_start_steps)
+        seconds = time.perf_counter() - started
+        control = self.run_eval(episodes_file=CONTROL_EPISODES_FILE)
+        set_trainable_weights(self.model, rl_weights)
+        difference, difference_se = paired_gain(control.correct, trained.correct)
+        if not self.quiet:
+            print(
+                f"{self.eval_label} of the control: {control.accuracy:.3f} ± {control.accuracy_se:.3f}; "
+                f"RL minus control {difference:+.3f} ± {difference_se:.3f} (paired SE)"
+            )
+        return {
+            "control_steps": agent.control_steps,
+            "accuracy_control": control.accuracy,
+            "accuracy_control_se": control.accuracy_se,
+            "rl_minus_control": difference,
+            "rl_minus_control_se": difference_se,
+            "control_seconds": seconds,
+            "rl_seconds": logged_total(self.run_dir / METRICS_FILE, "time/step_s"),
+        }
+
+    def run_eval(self, problems: int | None = None, episodes_file: str = EVAL_EPISODES_FILE) -> EvalResult:
         """Success rate of greedy episodes on the held-out tasks (one episode per task; the first ``problems`` of
         them when given); truncation is counted per answer, and the untruncated accuracy is over the games none of
         whose answers hit the token limit.
@@ -379,7 +458,7 @@ class AgentTrainer(Trainer):
         max_new_tokens = config.max_new_tokens or self.config.max_new_tokens
         greedy = SamplingParams(0.0, 1.0, max_new_tokens)
         episodes: list[Episode] = self._play(self.eval_envs, seeds, 1, greedy, None, config.batch_size)
-        self._save_episodes(EVAL_EPISODES_FILE, self.step, episodes)
+        self._save_episodes(episodes_file, self.step, episodes)
         rows = step_rows(episodes)
         ended = [e.won for e in episodes if not any(r.answer.truncated for r in e.records)]
         result = EvalResult(
