@@ -2,6 +2,9 @@
 
     .venv/bin/python benchmarks/agent_rows.py [--config configs/alfworld-proxmo-cpu.yaml] [--steps 3] [KEY=VALUE ...]
 
+Three layouts: step rows, episode rows, and episode rows with ``agent.prompt_style=compact_moves`` (later turns name
+their moves by one phrase; with step rows that style is ``compact``, so the step layout stands for both).
+
 For each of ``agent.rows: step`` and ``episode``, the preset's trainer (no behaviour cloning: the base model plays,
 so nearly every episode runs to the turn limit in both layouts: equal episodes and turns) runs ``--steps`` RL steps on
 the same task seeds; every row is forwarded and backpropagated (``skip_zero_advantage_rows=false``), as when
@@ -22,15 +25,21 @@ from grpokit.config import load_config
 from grpokit.train.factory import build_trainer
 from grpokit.train.trainer import Trainer
 
+LAYOUTS = {
+    "step": ["agent.rows=step"],
+    "episode": ["agent.rows=episode"],
+    "episode moves": ["agent.rows=episode", "agent.prompt_style=compact_moves"],
+}
 
-def measure(config_path: str, rows: str, steps: int, overrides: list[str]) -> dict[str, float]:
+
+def measure(config_path: str, layout: list[str], steps: int, overrides: list[str]) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as run_dir:
         config = load_config(
             config_path,
             [
                 *overrides,
                 f"run_dir={run_dir}",
-                f"agent.rows={rows}",
+                *layout,
                 "agent.warm_start_steps=0",
                 "agent.curriculum=[]",
                 "skip_zero_advantage_rows=false",
@@ -65,13 +74,14 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     print(f"torch threads: {torch.get_num_threads()}")
-    measured = {rows: measure(args.config, rows, args.steps, args.overrides) for rows in ("step", "episode")}
-    keys = list(measured["step"])
-    print(f"{'':>18} {'step rows':>12} {'episode rows':>12} {'step/episode':>12}")
-    for key in keys:
-        step, episode = measured["step"][key], measured["episode"][key]
-        ratio = step / episode if episode else float("nan")
-        print(f"{key:>18} {step:>12.1f} {episode:>12.1f} {ratio:>12.2f}")
+    measured = {name: measure(args.config, layout, args.steps, args.overrides) for name, layout in LAYOUTS.items()}
+    episodes = [name for name in LAYOUTS if name != "step"]
+    print(f"{'':>18} {'step':>10}" + "".join(f" {name:>14} {'step/' + name:>19}" for name in episodes))
+    for key in measured["step"]:
+        step = measured["step"][key]
+        values = [measured[name][key] for name in episodes]
+        cells = "".join(f" {v:>14.1f} {step / v if v else float('nan'):>19.2f}" for v in values)
+        print(f"{key:>18} {step:>10.1f}{cells}")
 
 
 if __name__ == "__main__":
