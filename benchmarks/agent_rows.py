@@ -2,15 +2,14 @@
 
     .venv/bin/python benchmarks/agent_rows.py [--config configs/alfworld-proxmo-cpu.yaml] [--steps 3] [KEY=VALUE ...]
 
-Three layouts: step rows, episode rows, and episode rows with ``agent.prompt_style=compact_moves`` (later turns name
-their moves by one phrase; with step rows that style is ``compact``, so the step layout stands for both).
-
-For each of ``agent.rows: step`` and ``episode``, the preset's trainer (no behaviour cloning: the base model plays,
-so nearly every episode runs to the turn limit in both layouts: equal episodes and turns) runs ``--steps`` RL steps on
-the same task seeds; every row is forwarded and backpropagated (``skip_zero_advantage_rows=false``), as when
-advantages are non-zero. Printed per layout: seconds per step (play: generation and environments; update), agent
-steps, rows, tokens through the model in the update (prompts and responses) and tokens trained (answers), and the
-ratio step / episode. The first step of each layout is left out of the means (start-up).
+Three layouts, on the same task seeds: step rows and episode rows with ``agent.prompt_style=compact``, and episode
+rows with ``compact_moves`` (later turns name their moves by one phrase; with step rows that style is ``compact``).
+In each the preset's trainer (no behaviour cloning: the base model plays, so nearly every episode runs to the turn
+limit in every layout: equal episodes and turns) runs ``--steps`` RL steps; every row is forwarded and
+backpropagated (``skip_zero_advantage_rows=false``), as when advantages are non-zero. Printed per layout: seconds per
+step (play: generation and environments; update), agent steps, rows, tokens through the model in the update (prompts
+and responses) and tokens trained (answers), and the ratio of step rows' number to each episode layout's. The first
+step of each layout is left out of the means (start-up).
 """
 
 from __future__ import annotations
@@ -26,8 +25,8 @@ from grpokit.train.factory import build_trainer
 from grpokit.train.trainer import Trainer
 
 LAYOUTS = {
-    "step": ["agent.rows=step"],
-    "episode": ["agent.rows=episode"],
+    "step": ["agent.rows=step", "agent.prompt_style=compact"],
+    "episode": ["agent.rows=episode", "agent.prompt_style=compact"],
     "episode moves": ["agent.rows=episode", "agent.prompt_style=compact_moves"],
 }
 

@@ -185,7 +185,7 @@ def test_scoring_some_tokens_equals_masking_a_full_pass(policy):
 
 
 def test_growing_cache_holds_what_a_dynamic_cache_holds():
-    """Appends of uneven lengths past the buffer's room, and row selections between them."""
+    """Appends of uneven lengths past the buffer's room, and row selections, reorders and repeats between them."""
     from transformers import DynamicCache
 
     from grpokit.rollout import GrowingCache
@@ -193,15 +193,22 @@ def test_growing_cache_holds_what_a_dynamic_cache_holds():
     generator = torch.Generator().manual_seed(0)
     growing, dynamic = GrowingCache(), DynamicCache()
     rows = 5
-    for length, keep in [(7, None), (1, None), (1, [0, 2, 3, 4]), (20, None), (1, [1, 3]), (3, None)]:
-        if keep is not None:
-            rows = len(keep)
+    changes = [None, None, ("select", [0, 2, 3, 4]), None, ("reorder", [3, 1, 2, 0]), ("repeat", 2), ("select", [1, 3])]
+    for length, change in zip([7, 1, 1, 60, 1, 2, 3], changes, strict=True):
+        if change is not None:
+            kind, argument = change
             for cache in (growing, dynamic):
-                cache.batch_select_indices(torch.tensor(keep))
+                if kind == "repeat":
+                    cache.batch_repeat_interleave(argument)
+                elif kind == "reorder":
+                    cache.reorder_cache(torch.tensor(argument))
+                else:
+                    cache.batch_select_indices(torch.tensor(argument))
+            rows = rows * argument if kind == "repeat" else len(argument)
         for layer in range(2):
             keys, values = torch.randn(2, rows, 3, length, 4, generator=generator)
             got = growing.update(keys, values, layer)
             expected = dynamic.update(keys, values, layer)
             for a, b in zip(got, expected, strict=True):
                 assert torch.equal(a, b)
-    assert growing.get_seq_length() == dynamic.get_seq_length() == 33
+    assert growing.get_seq_length() == dynamic.get_seq_length() == 75

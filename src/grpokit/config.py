@@ -135,7 +135,7 @@ class AgentConfig:
     )
     history_length: int = _help("past observation/action pairs shown in each prompt (step rows)", 2)
     prompt_style: str = _help(
-        "full (<think> then <action>, ProxMO's template), compact (a short transcript, <action> alone: for CPU runs) "
+        "full (<think> then <action>, ProxMO's template), compact (a short transcript, <action> alone: for CPU runs), "
         "compact_actions (compact plus a line of the actions before the transcript) or compact_moves (compact; with "
         "episode rows later turns name their go-to actions by one phrase, the places being the first turn's)",
         "full",

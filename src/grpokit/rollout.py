@@ -26,7 +26,8 @@ from transformers.cache_utils import Cache, DynamicLayer
 class GrowingLayer(DynamicLayer):
     """A key/value cache layer that appends into a buffer with room to spare, so that a decoding step copies only
     its new token's keys and values (``DynamicLayer`` concatenates: a copy of the whole cache at every step, in every
-    layer). ``keys``/``values`` are views of the buffer's filled part; the buffer doubles when full."""
+    layer). ``keys``/``values`` are views of the buffer's filled part; a full buffer grows by half (at least 64
+    positions). Every method that changes the rows acts on the buffers."""
 
     def update(self, key_states: Tensor, value_states: Tensor, *args, **kwargs) -> tuple[Tensor, Tensor]:
         if not self.is_initialized:
@@ -35,7 +36,8 @@ class GrowingLayer(DynamicLayer):
         length = self.get_seq_length()
         end = length + key_states.shape[-2]
         if end > self.buffers[0].shape[-2]:
-            self.buffers = tuple(_with_room(buffer, length, 2 * end) for buffer in self.buffers)
+            room = end + max(end // 2, 64)
+            self.buffers = tuple(_with_room(buffer, length, room) for buffer in self.buffers)
         for buffer, new in zip(self.buffers, (key_states, value_states), strict=True):
             buffer[..., length:end, :] = new
         self.keys, self.values = (buffer[..., :end, :] for buffer in self.buffers)
@@ -45,6 +47,13 @@ class GrowingLayer(DynamicLayer):
         if self.get_seq_length() > 0:
             self.buffers = tuple(buffer[indices] for buffer in self.buffers)
             self.keys, self.values = (buffer[..., : self.get_seq_length(), :] for buffer in self.buffers)
+
+    def reorder_cache(self, beam_idx: Tensor) -> None:
+        self.batch_select_indices(beam_idx)
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        rows = torch.arange(self.keys.shape[0], device=self.keys.device)
+        self.batch_select_indices(rows.repeat_interleave(repeats))
 
 
 def _with_room(buffer: Tensor, length: int, room: int) -> Tensor:
@@ -476,8 +485,8 @@ def token_log_probs(
             scores = _scores(*chunk, *options)
         log_probs.append(scores[0])
         entropies.append(scores[1])
-    if not log_probs:  # nothing scored
-        zeros = hidden.new_zeros(rows, width, dtype=torch.float32)
+    if not log_probs:  # nothing scored: zeros, still part of the graph so that a backward pass runs
+        zeros = hidden.new_zeros(rows, width, dtype=torch.float32) + 0 * hidden.float().sum()
         return zeros, zeros.clone() if with_entropy else None
     log_probs = _spread(torch.cat(log_probs), scored, rows, width)
     if not with_entropy:

@@ -392,21 +392,24 @@ def test_two_runs_of_a_preset_compare_game_by_game_and_other_games_are_refused(t
     assert main(["compare", str(tmp_path / "rl"), str(tmp_path)]) == 2
 
 
-def test_the_cloning_control_clones_on_from_rls_start_and_scores_on_rls_games(tmp_path, monkeypatch):
-    overrides = ["steps=2", "eval.problems=4", "agent.warm_start_steps=2", "agent.warm_start_lr=1e-2"]
+@pytest.mark.parametrize("lora", ["model.lora_r=0", "model.lora_r=4"])
+def test_the_cloning_control_clones_on_from_rls_start_and_scores_on_rls_games(tmp_path, monkeypatch, lora):
+    overrides = ["steps=2", "eval.problems=4", "agent.warm_start_steps=2", "agent.warm_start_lr=1e-2", lora]
     entered = []
     original_clone = AgentTrainer._clone
 
     def recording_clone(self, steps, first_step=0):
         entered.append((first_step, agent_trainer.trainable_weights(self.model)))
-        return original_clone(self, steps, first_step)
+        losses = original_clone(self, steps, first_step)
+        assert len(losses) == steps
+        return losses
 
     monkeypatch.setattr(AgentTrainer, "_clone", recording_clone)
     trainer = build_trainer(tiny_agent_config(tmp_path, *overrides, "agent.control_steps=3"), quiet=True)
     summary = trainer.train()
 
     (_, before_cloning), (control_first_step, control_start) = entered
-    assert control_first_step == 2  # the expert episodes after the warm start's
+    assert control_first_step == 2  # the expert episodes after the warm start's: 3 steps of them (above)
     assert not all(torch.equal(control_start[k], before_cloning[k]) for k in control_start)
     assert all(torch.equal(control_start[k], trainer.control_start[k]) for k in control_start)
     final = agent_trainer.trainable_weights(trainer.model)  # RL's model is back in place
@@ -442,10 +445,21 @@ def test_a_run_killed_in_its_cloning_control_plays_the_control_again_on_resume(t
         with pytest.raises(KeyboardInterrupt):
             build_trainer(tiny_agent_config(tmp_path / "cut", *overrides), quiet=True).train()
     assert not (tmp_path / "cut" / "eval.json").exists()
-    resume_trainer(tmp_path / "cut", quiet=True).train()
+    resumed = resume_trainer(tmp_path / "cut", quiet=True)
+    monkeypatch.setattr(AgentTrainer, "train_step", lambda self: pytest.fail("RL ran again"))
+    resumed.train()
     full, cut = (json.loads((tmp_path / run / "eval.json").read_text()) for run in ("full", "cut"))
     assert {k: v for k, v in cut.items() if not k.endswith("_seconds")} == {
         k: v for k, v in full.items() if not k.endswith("_seconds")
     }
-    for name in (agent_trainer.CONTROL_EPISODES_FILE, TRAIN_EPISODES_FILE):
+    assert run_metrics(tmp_path / "cut") == run_metrics(tmp_path / "full")  # the final evaluation was not played again
+    for name in (agent_trainer.CONTROL_EPISODES_FILE, TRAIN_EPISODES_FILE, EVAL_EPISODES_FILE):
         assert (tmp_path / "cut" / name).read_text() == (tmp_path / "full" / name).read_text()
+
+
+def test_a_checkpoint_without_the_controls_start_is_refused_when_resumed_with_a_control(tmp_path):
+    build_trainer(tiny_agent_config(tmp_path, "steps=2"), quiet=True).train()
+    config = tmp_path / "config.yaml"
+    config.write_text(config.read_text().replace("control_steps: 0", "control_steps: 2"))
+    with pytest.raises(UserError, match=r"agent\.control_steps"):
+        resume_trainer(tmp_path, quiet=True)

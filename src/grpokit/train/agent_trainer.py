@@ -27,7 +27,7 @@ from grpokit.envs import make as make_env
 from grpokit.evaluate import EvalResult, paired_gain, standard_error
 from grpokit.rollout import ConversationCache, SamplingParams, generate
 from grpokit.train.behaviour_cloning import chat_batch, clone_expert
-from grpokit.train.logger import METRICS_FILE, truncate_log
+from grpokit.train.logger import read_metrics, truncate_log
 from grpokit.train.trainer import TrainBatch, Trainer
 from grpokit.validation import user_errors
 
@@ -49,11 +49,11 @@ def episode_batch(episodes: list[Episode], advantages: list[float], pad: int) ->
 
 
 def trainable_weights(model) -> dict[str, torch.Tensor]:
-    """A copy of ``model``'s trained weights: its LoRA adapter, or its whole state."""
+    """A copy of ``model``'s trained weights on the CPU: its LoRA adapter, or its whole state."""
     from peft import PeftModel, get_peft_model_state_dict
 
     weights = get_peft_model_state_dict(model) if isinstance(model, PeftModel) else model.state_dict()
-    return {name: tensor.detach().clone() for name, tensor in weights.items()}
+    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in weights.items()}
 
 
 def set_trainable_weights(model, weights: dict[str, torch.Tensor]) -> None:
@@ -61,15 +61,11 @@ def set_trainable_weights(model, weights: dict[str, torch.Tensor]) -> None:
     from peft import PeftModel, set_peft_model_state_dict
 
     if isinstance(model, PeftModel):
-        set_peft_model_state_dict(model, weights)
+        unexpected = set_peft_model_state_dict(model, weights).unexpected_keys
+        if unexpected:
+            raise ValueError(f"weights of another adapter: {', '.join(unexpected[:3])}")
     else:
         model.load_state_dict(weights)
-
-
-def logged_total(metrics_file: Path, key: str) -> float:
-    """The sum of ``key`` over a run's logged steps."""
-    lines = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
-    return sum(line[key] for line in lines if key in line)
 
 
 def last_evaluation(run_dir: Path) -> list[dict[str, Any]]:
@@ -331,6 +327,11 @@ class AgentTrainer(Trainer):
     def restore(self, checkpoint: Path, state: dict[str, Any]) -> None:
         super().restore(checkpoint, state)
         self.control_start = state.get("control_start")
+        if self.config.agent.control_steps > 0 and self.control_start is None:
+            raise UserError(
+                f"{checkpoint} does not hold the model RL started from, which agent.control_steps needs: "
+                "run the control afresh"
+            )
         for name in (EVAL_EPISODES_FILE, TRAIN_EPISODES_FILE):
             truncate_log(self.run_dir / name, self.step)
 
@@ -341,11 +342,7 @@ class AgentTrainer(Trainer):
         return state
 
     def summary(self, final: EvalResult) -> dict[str, Any]:
-        """``eval.json``: the trainer's, the reference policies and the base model on the same games, and with
-        ``agent.control_steps`` the cloning control (``cloning_control``)."""
         summary = super().summary(final)
-        if self.config.agent.control_steps > 0:
-            summary |= self.cloning_control(final)
         if (self.run_dir / BASELINES_FILE).exists():
             summary |= json.loads((self.run_dir / BASELINES_FILE).read_text())
         warm_start = self.run_dir / "warm_start.json"
@@ -410,25 +407,29 @@ class AgentTrainer(Trainer):
             report=None if self.quiet else lambda step, loss: print(f"  cloning step {step:>3}  loss {loss:.3f}"),
         )
 
+    def finish(self, final: EvalResult) -> dict[str, Any]:
+        """With ``agent.control_steps``, the cloning control's numbers for ``eval.json`` (``cloning_control``)."""
+        return self.cloning_control(final) if self.config.agent.control_steps > 0 else {}
+
     def cloning_control(self, trained: EvalResult) -> dict[str, Any]:
-        """RL against more of what came before it: the model RL started from (the cloned one) is cloned on for
-        ``agent.control_steps`` steps, on the expert episodes after the warm start's, with a fresh AdamW at
+        """RL against more of what came before it: the model RL started from (the cloned one, with cloning) is cloned
+        on for ``agent.control_steps`` steps, on the expert episodes after the warm start's, with a fresh AdamW at
         ``warm_start_lr``, and plays the held-out games (``control_episodes.jsonl``). Returns its success and RL's
         (``trained``) minus it, paired game by game, with the seconds RL's steps and the control's cloning took.
         The trained model is back in place afterwards; the control's weights are not kept."""
         agent = self.config.agent
-        if self.control_start is None:
-            raise UserError(f"{self.run_dir} has no record of the model RL started from; run the control afresh")
         (self.run_dir / CONTROL_EPISODES_FILE).unlink(missing_ok=True)  # what a killed control left
         rl_weights = trainable_weights(self.model)
         set_trainable_weights(self.model, self.control_start)
-        if not self.quiet:
-            print(f"cloning control: {agent.control_steps} more behaviour-cloning steps ...")
-        started = time.perf_counter()
-        self._clone(agent.control_steps, first_step=agent.warm_start_steps)
-        seconds = time.perf_counter() - started
-        control = self.run_eval(episodes_file=CONTROL_EPISODES_FILE)
-        set_trainable_weights(self.model, rl_weights)
+        try:
+            if not self.quiet:
+                print(f"cloning control: {agent.control_steps} more behaviour-cloning steps ...")
+            started = time.perf_counter()
+            self._clone(agent.control_steps, first_step=agent.warm_start_steps)
+            seconds = time.perf_counter() - started
+            control = self.run_eval(episodes_file=CONTROL_EPISODES_FILE)
+        finally:
+            set_trainable_weights(self.model, rl_weights)
         difference, difference_se = paired_gain(control.correct, trained.correct)
         if not self.quiet:
             print(
@@ -442,7 +443,7 @@ class AgentTrainer(Trainer):
             "rl_minus_control": difference,
             "rl_minus_control_se": difference_se,
             "control_seconds": seconds,
-            "rl_seconds": logged_total(self.run_dir / METRICS_FILE, "time/step_s"),
+            "rl_seconds": sum(row.get("time/step_s") or 0.0 for row in read_metrics(self.run_dir)),
         }
 
     def run_eval(self, problems: int | None = None, episodes_file: str = EVAL_EPISODES_FILE) -> EvalResult:

@@ -221,6 +221,7 @@ class Trainer:
         self.position = 0
         self.bad_updates_in_row = 0
         self.baseline_eval: EvalResult | None = None
+        self.final_eval: EvalResult | None = None  # kept in the last checkpoint: a resumed run does not play it again
         # Only now that the model and the data are in place: a run that cannot start leaves no directory behind.
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
@@ -262,6 +263,8 @@ class Trainer:
         self.bad_updates_in_row = state["bad_updates_in_row"]
         if state.get("baseline_eval") is not None:
             self.baseline_eval = EvalResult(**state["baseline_eval"])
+        if state.get("final_eval") is not None:
+            self.final_eval = EvalResult(**state["final_eval"])
         truncate_log(self.run_dir / METRICS_FILE, self.step)
 
     def _state(self) -> dict[str, Any]:
@@ -277,6 +280,7 @@ class Trainer:
             "position": self.position,
             "bad_updates_in_row": self.bad_updates_in_row,
             "baseline_eval": None if self.baseline_eval is None else vars(self.baseline_eval),
+            "final_eval": None if self.final_eval is None else vars(self.final_eval),
         }
 
     def save(self) -> Path:
@@ -598,14 +602,15 @@ class Trainer:
                     progress.print_eval(f"step {self.step}", result, self.eval_size)
                 if config.checkpoint_every and self.step % config.checkpoint_every == 0:
                     self.save()
-            with progress.status("evaluating the trained model"):
-                final = self.run_eval()
-            logger.log(self.step, final.metrics())
-            self.save()
+            if self.final_eval is None:
+                with progress.status("evaluating the trained model"):
+                    self.final_eval = self.run_eval()
+                logger.log(self.step, self.final_eval.metrics())
+                self.save()
         finally:
             progress.close()
             logger.close()
-        summary = self.summary(final)
+        summary = self.summary(self.final_eval) | self.finish(self.final_eval)
         (self.run_dir / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
         progress.print_summary(summary, self.run_dir)
         return summary
@@ -614,6 +619,11 @@ class Trainer:
         """What ``eval.json`` records: accuracy before and after training with SEs, and their paired gain; with
         ``eval.samples = k`` the same for avg@k (``avg_at_k_*``) and pass@k before and after."""
         return {"problems": self.eval_size, **compare(self.baseline_eval, final), "steps": self.step}
+
+    def finish(self, final: EvalResult) -> dict[str, Any]:
+        """Work after the final evaluation whose results go into ``eval.json`` (``AgentTrainer``: the cloning
+        control); none here."""
+        return {}
 
 
 def finished_step(run_dir: Path) -> int | None:
