@@ -107,7 +107,8 @@ def test_a_group_of_rows_appends_into_the_cache_past_positions_it_skips():
     group = torch.randn(2, 2, 2, 2, 4)
     cache = GrowingCache()
     cache.update(first[0], first[1], 0)
-    rows = cache.rows(1, 3, length=7, room=9)
+    cache.reserve(9)
+    rows = cache.rows(1, 3, length=7)
     rows.update(group[0], group[1], 0)
     cache.set_length(9)
     for kept, start, new in zip(cache.layers[0].buffers, first, group, strict=True):

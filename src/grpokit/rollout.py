@@ -88,11 +88,13 @@ class GrowingCache(DynamicCache):
     def __init__(self) -> None:
         Cache.__init__(self, layer_class_to_replicate=GrowingLayer)
 
-    def rows(self, start: int, stop: int, length: int, room: int) -> GrowingCache:
-        """Rows ``start:stop`` filled to ``length``, writing into this cache, which is given ``room`` positions."""
-        view = GrowingCache()
+    def reserve(self, end: int) -> None:
         for layer in self.layers:
-            layer.reserve(room)
+            layer.reserve(end)
+
+    def rows(self, start: int, stop: int, length: int) -> GrowingCache:
+        """Rows ``start:stop`` filled to ``length``, writing into this cache (within the room ``reserve`` made)."""
+        view = GrowingCache()
         view.layers = [layer.rows(start, stop, length) for layer in self.layers]
         return view
 
@@ -289,7 +291,7 @@ class ConversationCache:
         self.model, self.tokenizer, self.generator = model, tokenizer, generator
         self.device = next(model.parameters()).device
         self.cache = GrowingCache()
-        self.keys: list = []  # the cache's rows, ordered by the length of their last new tokens
+        self.keys: list = []  # the cache's rows (in groups: ordered by the length of their last new tokens)
         self.attention: Tensor | None = None  # (rows, cached positions), set at the first turn
         self.next_position: Tensor | None = None  # (rows, 1)
         self.unfed: dict = {}  # key -> the last answer token, not yet in the cache
@@ -304,7 +306,8 @@ class ConversationCache:
             k: [*([self.unfed.pop(k)] if k in self.unfed else []), *tokens]
             for k, tokens in zip(keys, new_tokens, strict=True)
         }
-        order = sorted(keys, key=lambda k: len(new[k]))
+        # sorted by length only where the rows are prefilled in groups: reordering copies the cache
+        order = sorted(keys, key=lambda k: len(new[k])) if len(keys) > self.prefill_rows else list(keys)
         if not self.keys:
             self.attention = torch.zeros((len(keys), 0), dtype=torch.long, device=self.device)
             self.next_position = torch.zeros((len(keys), 1), dtype=torch.long, device=self.device)
@@ -316,7 +319,7 @@ class ConversationCache:
         pad = self.tokenizer.pad_token_id
         eos = _end_ids(self.model, self.tokenizer)
         rows = [new[k] for k in order]
-        width = len(rows[-1])
+        width = max(len(row) for row in rows)
         ids = torch.full((len(rows), width), pad, dtype=torch.long)
         fresh = torch.zeros((len(rows), width), dtype=torch.long)
         for i, row in enumerate(rows):
@@ -356,41 +359,49 @@ class ConversationCache:
         return [sampled[k] for k in keys]
 
     def _prefill(self, ids: Tensor, positions: Tensor, lengths: list[int]) -> Tensor:
-        """The last position's logits of every row's new tokens (``ids``, left-padded, rows by ascending length).
+        """The last position's logits of every row's new tokens (``ids``, left-padded).
 
-        After the first turn, rows go through the model ``prefill_rows`` at a time, each group padded only to its own
-        longest row: every row's new tokens still end at the same cache position, and a shorter group skips the
-        positions before its tokens, which stay masked zeros. Padded to the longest row of the batch, 28% of the
-        tokens an ALFWorld evaluation prefilled were padding.
+        After the first turn, more than ``prefill_rows`` rows (sorted by ascending length in ``answer``) go through
+        the model ``prefill_rows`` at a time, each group padded only to its own longest row: every row's new tokens
+        still end at the same cache position, and a shorter group skips the positions before its tokens, which stay
+        masked zeros. Padded to the longest row of the batch, 28% of the positions an ALFWorld evaluation prefilled
+        were padding (32 games of the slice's cloned model, docs/studies/alfworld-slice.md).
         """
         width = ids.shape[1]
         start = self.cache.get_seq_length()
         if start == 0 or len(lengths) <= self.prefill_rows:  # the first turn builds the cache in one pass
             return self._forward(ids, positions, logits_to_keep=last_positions(1, width, self.device))
+        self.cache.reserve(start + width)
         logits = []
         for first in range(0, len(lengths), self.prefill_rows):
-            last = min(first + self.prefill_rows, len(lengths))
-            group = lengths[last - 1]
-            rows = self.cache.rows(first, last, start + width - group, room=start + width)
+            rows = slice(first, min(first + self.prefill_rows, len(lengths)))
+            group = lengths[rows.stop - 1]
             logits.append(
-                self.model(
-                    input_ids=ids[first:last, width - group :],
-                    attention_mask=self.attention[first:last],
-                    position_ids=positions[first:last, width - group :],
-                    past_key_values=rows,
-                    use_cache=True,
+                self._forward(
+                    ids[rows, width - group :],
+                    positions[rows, width - group :],
                     logits_to_keep=last_positions(1, group, self.device),
-                ).logits[:, -1]
+                    rows=rows,
+                    cache=self.cache.rows(rows.start, rows.stop, start + width - group),
+                )
             )
         self.cache.set_length(start + width)
         return torch.cat(logits)
 
-    def _forward(self, ids: Tensor, positions: Tensor, logits_to_keep: Tensor | int = 0) -> Tensor:
+    def _forward(
+        self,
+        ids: Tensor,
+        positions: Tensor,
+        logits_to_keep: Tensor | int = 0,
+        rows: slice = slice(None),
+        cache: GrowingCache | None = None,
+    ) -> Tensor:
+        """The last position's logits of ``rows`` (all by default), through ``cache`` (the whole cache by default)."""
         return self.model(
             input_ids=ids,
-            attention_mask=self.attention,
+            attention_mask=self.attention[rows],
             position_ids=positions,
-            past_key_values=self.cache,
+            past_key_values=self.cache if cache is None else cache,
             use_cache=True,
             logits_to_keep=logits_to_keep,
         ).logits[:, -1]
