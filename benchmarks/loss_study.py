@@ -13,7 +13,9 @@ under ``runs/<study>-study/<arm>/seed<k>``; ``--jobs 2`` runs two at a time with
 same answers whatever the thread count). A finished run (``eval.json``) is not run again; an interrupted one starts
 over. The report (the table between the ``<!-- table -->`` markers of ``docs/loss-study.md``,
 ``docs/dynamo-study.md`` or ``docs/credit-study.md``, a curve per arm beside it as a .png) is built from every
-finished run under the root, whatever ``--seeds`` says: per arm and seed the held-out gain ± paired SE, and over the
+finished run under the root, whatever ``--seeds`` says, and from the study's record of earlier runs
+(``<doc>-runs.jsonl`` beside the doc, one summary per run, rewritten by every report and committed with it, so that
+a study outlives the machine its ``runs/`` were on): per arm and seed the held-out gain ± paired SE, and over the
 seeds that every arm has finished the mean gain, the held-out accuracy after training, and averaged over steps the
 policy entropy, the share of tokens outside the trust region on each side (``clipfrac_low`` / ``clipfrac_high``: the
 tokens whose gradient GRPO drops and DGPO decays), the share of mixed groups, DynaMO's objective sum p(1-p)/n_i
@@ -248,15 +250,40 @@ def finished_seeds(arm_dir: Path) -> list[int]:
     return sorted(int(run.parent.name.removeprefix("seed")) for run in arm_dir.glob("seed*/eval.json"))
 
 
+def records_file(study: Study) -> Path:
+    """The study's committed record of its finished runs, one JSON summary per line."""
+    return study.doc.with_name(f"{study.doc.name}-runs.jsonl")
+
+
+def finished_runs(study: Study, root: Path) -> dict[str, dict[int, dict]]:
+    """arm -> seed -> summary of every finished run: the study's record with the runs under ``root`` added (a run on
+    disk replaces its line); the merged record is written back."""
+    path = records_file(study)
+    runs: dict[str, dict[int, dict]] = {arm: {} for arm in study.arms}
+    lines = path.read_text().splitlines() if path.exists() else []
+    for record in map(json.loads, lines):
+        runs[record.pop("arm")][record.pop("seed")] = record
+    for arm in study.arms:
+        for seed in finished_seeds(root / slug(arm)):
+            runs[arm][seed] = summarise(root / slug(arm) / f"seed{seed}", study)
+    runs = {arm: dict(sorted(by_seed.items())) for arm, by_seed in runs.items() if by_seed}
+    if runs:
+        lines = [json.dumps({"arm": arm, "seed": s, **r}) for arm, by_seed in runs.items() for s, r in by_seed.items()]
+        path.write_text("\n".join(lines) + "\n")
+    return runs
+
+
 def report(study: Study, root: Path) -> str | None:
-    """The study's table from every finished run under ``root`` (None when there are none); plots the curves.
+    """The study's table from every finished run, under ``root`` or in its record (None when there are none); plots
+    the curves.
 
     The per-seed column shows every finished seed; the means (and the curves) use only the seeds that every arm in
-    the table has finished, so that arms are compared on the same seeds."""
-    done = {arm: finished_seeds(root / slug(arm)) for arm in study.arms}
-    done = {arm: seeds for arm, seeds in done.items() if seeds}
-    if not done:
+    the table has finished, so that arms are compared on the same seeds. A run recorded without a figure (NaN, or no
+    curve) is left out of that figure's mean."""
+    runs_of = finished_runs(study, root)
+    if not runs_of:
         return None
+    done = {arm: list(runs) for arm, runs in runs_of.items()}
     shared = sorted(set.intersection(*(set(seeds) for seeds in done.values())))
     columns = [*study.averages, *study.maxima, "s/step"]
     over = ", ".join(map(str, shared)) or "none"
@@ -267,7 +294,6 @@ def report(study: Study, root: Path) -> str | None:
     header += columns + (["collapsed runs"] if study.collapse else [])
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     curves = {}
-    runs_of = {arm: {s: summarise(root / slug(arm) / f"seed{s}", study) for s in seeds} for arm, seeds in done.items()}
     for arm, runs in runs_of.items():
         per_seed = ", ".join(f"{s}: {100 * r['gain']:+.1f} ± {100 * r['gain_se']:.1f}" for s, r in runs.items())
         rows = [runs[s] for s in shared]
@@ -286,8 +312,8 @@ def report(study: Study, root: Path) -> str | None:
             collapsed = [str(s) for s, r in runs.items() if r["collapsed"]]
             cells.append(f"{len(collapsed)} of {len(runs)}" + (f" (seeds {', '.join(collapsed)})" if collapsed else ""))
         lines.append("| " + " | ".join(cells) + " |")
-        if rows:
-            curves[arm] = [r["curve"] for r in rows]
+        if any(r["curve"] for r in rows):
+            curves[arm] = [r["curve"] for r in rows if r["curve"]]
     if curves:
         plot_curves(curves, study.curve[1], study.doc.with_suffix(".png"))
     return "\n".join(lines)
@@ -340,7 +366,7 @@ def main() -> None:
                 finished.result()
     table = report(study, root)
     if table is None:
-        sys.exit(f"no finished runs under {root}: the report in {study.doc.with_suffix('.md')} is left as it is")
+        sys.exit(f"no finished runs under {root} or in {records_file(study)}: the report is left as it is")
     print(table)
     doc = study.doc.with_suffix(".md")
     text = doc.read_text() if doc.exists() else ""

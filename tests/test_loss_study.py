@@ -1,6 +1,8 @@
 """The study report (benchmarks/loss_study.py): every finished seed is shown, means use the seeds all arms share."""
 
 import json
+import math
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -83,3 +85,32 @@ def test_report_pairs_each_arm_with_its_baseline_and_counts_collapsed_runs(tmp_p
     assert gigpo[-3] == "4" and grpo[-3] == "3"  # the largest gradient norm of a run, averaged over seeds
     assert grpo[-1] == "1 of 2 (seeds 1)"  # held-out gain below 0
     assert gigpo[-1] == "1 of 2 (seeds 0)"  # training reward ended below its start
+
+
+def test_report_outlives_its_runs_through_the_record(tmp_path):
+    study = replace(loss_study.STUDIES["credit"], doc=tmp_path / "credit-study")
+    root = tmp_path / "runs"
+    for seed, gain in [(0, 0.2), (1, -0.1)]:
+        finished_run(root / "GRPO" / f"seed{seed}", gain, after=0.5 + gain, success=0.5)
+    first = loss_study.report(study, root)
+    shutil.rmtree(root)  # the machine with runs/ is gone; the committed record is not
+
+    assert loss_study.report(study, root) == first
+    finished_run(root / "GRPO" / "seed2", 0.4, after=0.9, success=0.5)  # a new run joins the recorded ones
+    assert row_of(loss_study.report(study, root), "GRPO")[1] == "0: +20.0 ± 10.0, 1: -10.0 ± 10.0, 2: +40.0 ± 10.0"
+    records = (tmp_path / "credit-study-runs.jsonl").read_text().splitlines()
+    assert [(r["arm"], r["seed"]) for r in map(json.loads, records)] == [("GRPO", 0), ("GRPO", 1), ("GRPO", 2)]
+
+
+def test_a_figure_missing_from_a_record_is_left_out_of_its_mean(tmp_path):
+    study = replace(loss_study.STUDIES["credit"], doc=tmp_path / "credit-study")
+    recovered = {"gain": 0.1, "gain_se": 0.05, "after": 0.4, "train success": math.nan, "singleton anchors": 0.2}
+    recovered |= {"s/step": 50.0, "collapsed": 0.0, "curve": []}
+    (tmp_path / "credit-study-runs.jsonl").write_text(json.dumps({"arm": "GRPO", "seed": 0, **recovered}) + "\n")
+    finished_run(tmp_path / "runs" / "GRPO" / "seed1", 0.3, after=0.6, success=0.5)
+
+    grpo = row_of(loss_study.report(study, tmp_path / "runs"), "GRPO")
+
+    assert grpo[2] == "+20.0 ± 10.0" and grpo[3] == "50.0%"  # both seeds' gains and accuracies
+    assert grpo[4] == "50.00%"  # training success: seed 1's alone (seed 0 recorded none)
+    assert (tmp_path / "credit-study.png").exists()  # plotted from the one run with a curve
