@@ -84,3 +84,17 @@ def test_first_use_of_smollm2_leaves_the_lora_initialisation_of_its_seed(tmp_pat
     assert (tmp_path / "models" / "smollm2-135m-instruct" / "config.json").exists()
     assert adapters[0].keys() == adapters[1].keys()
     assert all(torch.equal(adapters[0][name], adapters[1][name]) for name in adapters[0])
+
+
+def test_a_model_another_process_saved_first_is_kept(tmp_path):
+    """Two runs converting the built-in model at once: the second to finish keeps the first one's copy."""
+    model, tokenizer = tiny_policy(seed=3)
+    target = tmp_path / "models" / "tiny"
+    models._atomic_save_pretrained(model, tokenizer, target)
+    saved = {path.name: path.stat().st_mtime_ns for path in target.iterdir()}
+    models._atomic_save_pretrained(model, tokenizer, target)  # os.replace cannot replace a non-empty directory
+    assert {path.name: path.stat().st_mtime_ns for path in target.iterdir()} == saved
+    assert [path.name for path in target.parent.iterdir()] == ["tiny"]  # no staging copy left behind
+    (target / "config.json").unlink()  # a directory in the way that is no model is an error, not kept
+    with pytest.raises(OSError):
+        models._atomic_save_pretrained(model, tokenizer, target)

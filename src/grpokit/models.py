@@ -160,13 +160,18 @@ def resolve_device(device: str) -> torch.device:
 
 
 def _atomic_save_pretrained(model, tokenizer, target: Path) -> None:
-    """Save into a temporary sibling directory and rename, so a crash never leaves a half-written model."""
+    """Save into a temporary sibling directory and rename, so a crash never leaves a half-written model. When another
+    process saved ``target`` first (two runs converting the same model at once), its copy is kept and ours dropped."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
     try:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
-        os.replace(staging, target)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not (target / "config.json").exists():
+                raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
