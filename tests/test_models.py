@@ -98,3 +98,45 @@ def test_a_model_another_process_saved_first_is_kept(tmp_path):
     (target / "config.json").unlink()  # a directory in the way that is no model is an error, not kept
     with pytest.raises(OSError):
         models._atomic_save_pretrained(model, tokenizer, target)
+
+
+def adapted_policy(dtype: str = "float32"):
+    """The tiny policy with LoRA adapters whose B is not zero (a fresh adapter adds nothing)."""
+    model, _ = load_policy("tiny-random", dtype=dtype, device="cpu", lora=LoraSettings(r=4))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(std=0.05)
+    return model.eval()
+
+
+def test_merged_lora_computes_the_adapted_model_and_puts_the_base_weights_back():
+    model = adapted_policy()
+    ids = torch.randint(0, 500, (3, 7))
+    with torch.no_grad():
+        before = model(input_ids=ids).logits
+        weights = {name: p.detach().clone() for name, p in model.named_parameters()}
+        with models.merged_lora(model):
+            merged = model(input_ids=ids).logits
+            base = model.base_model.model.model.layers[0].self_attn.q_proj.base_layer.weight
+            assert not torch.equal(base, weights["base_model.model.model.layers.0.self_attn.q_proj.base_layer.weight"])
+        after = model(input_ids=ids).logits
+    torch.testing.assert_close(merged, before, atol=1e-5, rtol=1e-5)
+    assert all(torch.equal(p, weights[name]) for name, p in model.named_parameters())  # bit for bit
+    assert torch.equal(after, before)
+
+
+def test_merged_lora_puts_the_weights_back_when_the_inference_fails():
+    model = adapted_policy()
+    weights = {name: p.detach().clone() for name, p in model.named_parameters()}
+    with pytest.raises(RuntimeError, match="inference failed"), models.merged_lora(model):
+        raise RuntimeError("inference failed")
+    assert all(torch.equal(p, weights[name]) for name, p in model.named_parameters())
+
+
+def test_merged_lora_leaves_bf16_base_weights_and_models_without_lora_as_they_are():
+    for model in (adapted_policy("bfloat16"), tiny_policy(seed=3)[0]):
+        weights = {name: p.detach().clone() for name, p in model.named_parameters()}
+        with models.merged_lora(model):
+            assert all(torch.equal(p, weights[name]) for name, p in model.named_parameters())

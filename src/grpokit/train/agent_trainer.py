@@ -25,6 +25,7 @@ from grpokit.config import TrainConfig, UserError, load_config
 from grpokit.core.credit import CREDIT_ESTIMATORS, episode_balance_weights
 from grpokit.envs import make as make_env
 from grpokit.evaluate import EvalResult, paired_gain, standard_error
+from grpokit.models import merged_lora
 from grpokit.rollout import ConversationCache, SamplingParams, generate
 from grpokit.train.behaviour_cloning import chat_batch, clone_expert
 from grpokit.train.logger import read_metrics, truncate_log
@@ -458,7 +459,13 @@ class AgentTrainer(Trainer):
         seeds = self.eval_seeds[:problems]
         max_new_tokens = config.max_new_tokens or self.config.max_new_tokens
         greedy = SamplingParams(0.0, 1.0, max_new_tokens)
-        episodes: list[Episode] = self._play(self.eval_envs, seeds, 1, greedy, None, config.batch_size)
+        sampled: list[Episode] = []
+        with merged_lora(self.model):
+            episodes: list[Episode] = self._play(self.eval_envs, seeds, 1, greedy, None, config.batch_size)
+            if config.samples > 0:
+                generator = torch.Generator(device=self.precision.device).manual_seed(self.config.seed)
+                params = SamplingParams(config.temperature, 1.0, max_new_tokens)
+                sampled = self._play(self.eval_envs, seeds, config.samples, params, generator, config.batch_size)
         self._save_episodes(episodes_file, self.step, episodes)
         rows = step_rows(episodes)
         ended = [e.won for e in episodes if not any(r.answer.truncated for r in e.records)]
@@ -470,9 +477,6 @@ class AgentTrainer(Trainer):
             untruncated_accuracy=sum(ended) / len(ended) if ended else math.nan,
         )
         if config.samples > 0:
-            generator = torch.Generator(device=self.precision.device).manual_seed(self.config.seed)
-            params = SamplingParams(config.temperature, 1.0, max_new_tokens)
-            sampled = self._play(self.eval_envs, seeds, config.samples, params, generator, config.batch_size)
             wins: dict[str, int] = {}  # per task, in the order the tasks were played
             for episode in sampled:
                 wins[episode.group_id] = wins.get(episode.group_id, 0) + episode.won

@@ -28,7 +28,7 @@ from grpokit.core.losses import aggregate_loss, compute_policy_loss, low_var_kl
 from grpokit.core.modulation import dynamo_modulate
 from grpokit.evaluate import EvalResult, compare, evaluate
 from grpokit.host_memory import release_freed_memory
-from grpokit.models import LoraSettings, Precision, load_policy
+from grpokit.models import LoraSettings, Precision, load_policy, merged_lora
 from grpokit.rollout import Rollout, SamplingParams, distinct_rows, generate, token_log_probs
 from grpokit.tasks import Problem, build_messages, make_task
 from grpokit.train.checkpoint import checkpoint_step, latest_checkpoint, load_model_weights, save_checkpoint
@@ -557,7 +557,7 @@ class Trainer:
 
     def run_eval(self) -> EvalResult:
         config = self.config.eval
-        with self.precision.autocast():
+        with self.precision.autocast(), merged_lora(self.model):
             return evaluate(
                 self.model,
                 self.tokenizer,
