@@ -149,11 +149,11 @@ def merged_lora(model):
     """Inference with LoRA's adapters folded into their float32 base weights (W + B·A·scale), then the base weights
     put back exactly.
 
-    Unmerged, every adapted layer costs two more matrix products and peft's Python around them: on two CPU threads a
-    decoding step of 64 rows of SmolLM2 took 1.20x as long, a prefill of 8 x 40 tokens 1.18x, and 64 ALFWorld games
-    1.21x (``benchmarks/merged_lora.py``). The merged layer computes the same function up to rounding. The base weights
-    come back from a copy, not from peft's unmerge (W + D - D is W only up to rounding, which would drift over a run's
-    evaluations). Models without LoRA, and bf16 base weights (which cannot hold a small adapter's update,
+    Unmerged, every adapted layer costs two more matrix products and peft's Python around them: a decoding step of 64
+    rows of SmolLM2 took 1.20x as long and a prefill of 8 x 40 tokens 1.18x (two CPU threads), 64 ALFWorld games 1.21x
+    (one thread) (``benchmarks/merged_lora.py``). The merged layer computes the same function up to rounding. The base
+    weights come back from a copy, not from peft's unmerge (W + D - D is W only up to rounding, which would drift over a
+    run's evaluations). Models without LoRA, and bf16 base weights (which cannot hold a small adapter's update,
     ``Float32OutputLinear``), run as they are.
     """
     from peft import PeftModel
