@@ -15,13 +15,13 @@ took other actions (the two differ only by rounding). The evaluation is written 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
 import torch
 
 from grpokit.rollout import ConversationCache
+from grpokit.train.agent_trainer import last_evaluation
 from grpokit.train.factory import evaluate_run
 
 GROUPED = ConversationCache.prefill_rows
@@ -33,9 +33,7 @@ def play(run: str, step: int, games: int, prefill_rows: int) -> tuple[float, flo
     started = time.perf_counter()
     result, folder = evaluate_run(run, [f"eval.problems={games}"], step)
     seconds = time.perf_counter() - started
-    with open(folder / "eval_episodes.jsonl") as lines:
-        actions = [[turn["action"] for turn in json.loads(line)["turns"]] for line in lines]
-    return seconds, result.accuracy, actions
+    return seconds, result.accuracy, [[turn["action"] for turn in game["turns"]] for game in last_evaluation(folder)]
 
 
 def main() -> None:

@@ -261,8 +261,11 @@ def finished_runs(study: Study, root: Path) -> dict[str, dict[int, dict]]:
     path = records_file(study)
     runs: dict[str, dict[int, dict]] = {arm: {} for arm in study.arms}
     lines = path.read_text().splitlines() if path.exists() else []
-    for record in map(json.loads, lines):
-        runs[record.pop("arm")][record.pop("seed")] = record
+    for number, record in enumerate(map(json.loads, lines), start=1):
+        arm = record.pop("arm")
+        if arm not in runs:
+            raise ValueError(f"{path}:{number}: arm {arm!r} is not in the study (its arms: {', '.join(study.arms)})")
+        runs[arm][record.pop("seed")] = record
     for arm in study.arms:
         for seed in finished_seeds(root / slug(arm)):
             runs[arm][seed] = summarise(root / slug(arm) / f"seed{seed}", study)

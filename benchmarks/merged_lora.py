@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import time
 
 import torch
@@ -23,6 +22,7 @@ import torch
 import grpokit.train.agent_trainer
 import grpokit.train.trainer
 from grpokit.models import LoraSettings, load_policy, merged_lora
+from grpokit.train.agent_trainer import EVAL_EPISODES_FILE, last_evaluation
 from grpokit.train.factory import evaluate_run
 
 
@@ -63,12 +63,8 @@ def evaluation(run: str, step: int | None, games: int, merge: bool) -> tuple[flo
     started = time.perf_counter()
     result, folder = evaluate_run(run, [f"eval.problems={games}"], step)
     seconds = time.perf_counter() - started
-    games_file = folder / "eval_episodes.jsonl"
-    actions = []
-    if games_file.exists():
-        with open(games_file) as lines:
-            actions = [[turn["action"] for turn in json.loads(line)["turns"]] for line in lines]
-    return seconds, result.accuracy, actions
+    games = last_evaluation(folder) if (folder / EVAL_EPISODES_FILE).exists() else []
+    return seconds, result.accuracy, [[turn["action"] for turn in game["turns"]] for game in games]
 
 
 def main() -> None:

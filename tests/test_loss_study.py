@@ -6,6 +6,8 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import load_benchmark
 
 loss_study = load_benchmark("loss_study")
@@ -114,3 +116,12 @@ def test_a_figure_missing_from_a_record_is_left_out_of_its_mean(tmp_path):
     assert grpo[2] == "+20.0 ± 10.0" and grpo[3] == "50.0%"  # both seeds' gains and accuracies
     assert grpo[4] == "50.00%"  # training success: seed 1's alone (seed 0 recorded none)
     assert (tmp_path / "credit-study.png").exists()  # plotted from the one run with a curve
+
+
+def test_a_record_of_an_arm_the_study_lacks_is_refused_by_file_and_line(tmp_path):
+    study = replace(loss_study.STUDIES["credit"], doc=tmp_path / "credit-study")
+    record = {"arm": "GRPO", "seed": 0, "gain": 0.1, "gain_se": 0.05, "after": 0.4, "curve": []}
+    lines = [json.dumps(record), json.dumps({**record, "arm": "renamed"})]
+    (tmp_path / "credit-study-runs.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"credit-study-runs.jsonl:2: arm 'renamed' is not in the study"):
+        loss_study.report(study, tmp_path / "runs")
