@@ -296,7 +296,7 @@ def report(study: Study, root: Path) -> str | None:
         header += ["minus its baseline, by seed", "mean difference ± SE"]
     header += columns + (["collapsed runs"] if study.collapse else [])
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    curves = {}
+    gains_of, curves = {}, {}
     for arm, runs in runs_of.items():
         per_seed = ", ".join(f"{s}: {100 * r['gain']:+.1f} ± {100 * r['gain_se']:.1f}" for s, r in runs.items())
         rows = [runs[s] for s in shared]
@@ -315,26 +315,44 @@ def report(study: Study, root: Path) -> str | None:
             collapsed = [str(s) for s, r in runs.items() if r["collapsed"]]
             cells.append(f"{len(collapsed)} of {len(runs)}" + (f" (seeds {', '.join(collapsed)})" if collapsed else ""))
         lines.append("| " + " | ".join(cells) + " |")
+        gains_of[arm] = gains
         if any(r["curve"] for r in rows):
             curves[arm] = [r["curve"] for r in rows if r["curve"]]
-    if curves:
-        plot_curves(curves, study.curve[1], study.doc.with_suffix(".png"))
+    plot_study(gains_of, curves, study.curve[1], study.doc.with_suffix(".png"))
     return "\n".join(lines)
 
 
-def plot_curves(curves: dict[str, list[list[float]]], label: str, path: Path) -> None:
+def plot_study(gains: dict[str, list[float]], curves: dict[str, list[list[float]]], label: str, path: Path) -> None:
+    """Two panels: each arm's held-out gain by seed (dots) with its mean ± SE over the seeds (error bar), and each
+    arm's ``label`` over the training steps, mean over the runs that recorded it ± SE (band, from two runs on)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(7, 4))
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, 1.3]})
+    for x, values in enumerate(gains.values()):
+        finite = [v for v in values if math.isfinite(v)]
+        left.scatter([x] * len(finite), finite, s=14, color="grey", zorder=2)
+        se = standard_error(finite) if len(finite) > 1 else 0.0
+        left.errorbar([x], [mean(finite)], yerr=[se], fmt="o", color="C0", capsize=5, zorder=3)
+    left.axhline(0.0, color="black", linewidth=0.6)
+    left.set_xticks(range(len(gains)), list(gains), rotation=30, ha="right", fontsize=8)
+    left.set_ylabel("held-out gain, points (seeds; mean ± SE)")
     for arm, runs in curves.items():
         length = min(len(c) for c in runs)
-        axis.plot(range(1, length + 1), [mean([c[i] for c in runs]) for i in range(length)], label=arm)
-    axis.set_xlabel("training step")
-    axis.set_ylabel(f"{label} (mean over seeds)")
-    axis.legend(fontsize=8)
+        steps = range(1, length + 1)
+        means = [mean([c[i] for c in runs]) for i in range(length)]
+        line = right.plot(steps, means, label=f"{arm} ({len(runs)})")[0]
+        if len(runs) > 1:
+            errors = [standard_error([c[i] for c in runs]) for i in range(length)]
+            lower = [m - e for m, e in zip(means, errors, strict=True)]
+            upper = [m + e for m, e in zip(means, errors, strict=True)]
+            right.fill_between(steps, lower, upper, color=line.get_color(), alpha=0.15)
+    right.set_xlabel("training step")
+    right.set_ylabel(f"{label} (mean ± SE over runs)")
+    if curves:
+        right.legend(fontsize=7, title="arm (runs)", title_fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
